@@ -1,0 +1,53 @@
+import createError from '@fastify/error'
+
+/**
+ * Every error fastify-tus raises, by code. Request errors carry the status code
+ * that PROTOCOL.md decides; registration and reverse-routing errors carry none.
+ */
+export const errors = {
+  // registration and reverse routing
+  FST_TUS_INVALID_OPTION: createError<[string, string]>(
+    'FST_TUS_INVALID_OPTION', 'fastify-tus: option "%s" %s'),
+  FST_TUS_ROUTE_NAME_TAKEN: createError<[string]>(
+    'FST_TUS_ROUTE_NAME_TAKEN', 'fastify-tus: the route name "%s" is already registered'),
+  FST_TUS_UNKNOWN_ROUTE: createError<[string]>(
+    'FST_TUS_UNKNOWN_ROUTE', 'fastify-tus: no tus route is named "%s"'),
+  FST_TUS_MISSING_ROUTE_PARAM: createError<[string, string]>(
+    'FST_TUS_MISSING_ROUTE_PARAM', 'fastify-tus: the route "%s" needs the parameter "%s"'),
+
+  // requests
+  FST_TUS_UNSUPPORTED_VERSION: createError<[string]>(
+    'FST_TUS_UNSUPPORTED_VERSION', 'Tus-Resumable must be 1.0.0, got %s', 412),
+  FST_TUS_INVALID_HEADER: createError<[string, string]>(
+    'FST_TUS_INVALID_HEADER', 'Invalid %s header: %s', 400),
+  FST_TUS_UNSUPPORTED_MEDIA_TYPE: createError<[string]>(
+    'FST_TUS_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/offset+octet-stream, got %s', 415),
+  FST_TUS_LENGTH_REQUIRED: createError(
+    'FST_TUS_LENGTH_REQUIRED', 'Upload-Length or Upload-Defer-Length: 1 is required', 400),
+  FST_TUS_LENGTH_CONFLICT: createError(
+    'FST_TUS_LENGTH_CONFLICT', 'Upload-Length and Upload-Defer-Length cannot be sent together', 400),
+  FST_TUS_LENGTH_ALREADY_SET: createError<[number]>(
+    'FST_TUS_LENGTH_ALREADY_SET', 'Upload-Length is already set to %d and cannot change', 400),
+  FST_TUS_LENGTH_BELOW_OFFSET: createError<[number, number]>(
+    'FST_TUS_LENGTH_BELOW_OFFSET', 'Upload-Length %d is smaller than the current offset %d', 400),
+  FST_TUS_INVALID_METADATA: createError<[string]>(
+    'FST_TUS_INVALID_METADATA', 'Invalid Upload-Metadata header: %s', 400),
+  FST_TUS_TOO_LARGE: createError<[string]>(
+    'FST_TUS_TOO_LARGE', '%s', 413),
+  FST_TUS_OFFSET_MISMATCH: createError<[number, number]>(
+    'FST_TUS_OFFSET_MISMATCH', 'Upload-Offset %d does not match the current offset %d', 409),
+  FST_TUS_UPLOAD_NOT_FOUND: createError(
+    'FST_TUS_UPLOAD_NOT_FOUND', 'Upload not found', 404),
+  FST_TUS_INVALID_ROUTE_PARAM: createError<[string]>(
+    'FST_TUS_INVALID_ROUTE_PARAM', 'Route parameter "%s" cannot name an upload directory', 404),
+  FST_TUS_FILE_EXISTS: createError<[string]>(
+    'FST_TUS_FILE_EXISTS', 'A file named "%s" already exists or is being uploaded', 409),
+  FST_TUS_INTERRUPTED: createError(
+    'FST_TUS_INTERRUPTED', 'The upload was taken over by a newer request for it', 400),
+  FST_TUS_INSUFFICIENT_STORAGE: createError(
+    'FST_TUS_INSUFFICIENT_STORAGE', 'The server has no room left for this upload; the bytes received so far are kept', 507),
+  FST_TUS_CORRUPT_METADATA: createError<[string, string]>(
+    'FST_TUS_CORRUPT_METADATA', 'The metadata of upload %s cannot be read: %s', 500)
+} as const
+
+export type TusErrorCode = keyof typeof errors

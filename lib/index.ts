@@ -1,0 +1,38 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { MemoryLocker } from './lock/locker.js'
+import { resolveOptions, type FastifyTusOptions } from './options.js'
+import { tusRoutes } from './routes/register.js'
+import { nameRoutes, resourceRouteName } from './routes/reverse.js'
+import { FileStore } from './store/file-store.js'
+
+/** Uploads served by this process share one locker: a lock is keyed by the upload's directory and id. */
+const processLocker = new MemoryLocker()
+
+/**
+ * Registers a tus endpoint. The plugin itself is not encapsulated, so that
+ * `tusUrlFor` reaches the context it is registered in; its routes, body parser,
+ * validator and hooks live in an encapsulated child context of their own.
+ */
+async function fastifyTusPlugin (instance: FastifyInstance, options: FastifyTusOptions): Promise<void> {
+  const resolved = resolveOptions(options, instance.prefix)
+  const name = resolved.uploadResourceName ?? `tus:${resolved.creationRoute.url}`
+  const resourceRoute = nameRoutes(instance, name, resolved.creationRoute)
+  await instance.register(tusRoutes({
+    options: resolved,
+    store: new FileStore(resolved),
+    locker: processLocker,
+    resourceRoute,
+    resourceRouteName: resourceRouteName(name)
+  }))
+}
+
+export const fastifyTus = fp(fastifyTusPlugin, { fastify: '5.x', name: 'fastify-tus' })
+export default fastifyTus
+
+export type { FastifyTusOptions } from './options.js'
+export type { Resource, CompletedResource } from './resource.js'
+export type { UploadMetadata } from './protocol/metadata.js'
+export { errors } from './errors.js'
+export type { TusErrorCode } from './errors.js'
+export { corsAllowedHeaders, corsExposedHeaders } from './protocol/headers.js'

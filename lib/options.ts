@@ -1,0 +1,106 @@
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
+import { errors } from './errors.js'
+import type { CompletedResource } from './resource.js'
+import { parseUploadPath, type UploadPathTemplate } from './store/paths.js'
+import { parseRoutePattern, type RoutePattern } from './routes/route-pattern.js'
+
+export interface FastifyTusOptions {
+  /** Where uploads are stored; `{param}` placeholders are filled from the route's params. */
+  uploadPath: string
+  /** The creation URL, Fastify route syntax. Default `/uploads`. */
+  uploadUrl?: string
+  /** Names the creation route; the upload route is `${name}_resource`. Default `tus:<uploadUrl>`. */
+  uploadResourceName?: string
+  /** Let a new upload replace a completed file of the same name. Default `false`. */
+  allowOverwriteFiles?: boolean
+  /** Largest upload accepted, in bytes; advertised as `Tus-Max-Size`. Default: no limit. */
+  maxSize?: number
+  /** Answer creation with a `Location` path instead of an absolute URL. Default `false`. */
+  relativeLocation?: boolean
+  /** Guards: Fastify `onRequest` hooks run on every tus route but OPTIONS. */
+  onRequest?: onRequestHookHandler | onRequestHookHandler[]
+  /** Called once the completed file is in its final place. */
+  onUploadDone?: (request: FastifyRequest, resource: CompletedResource, filePath: string) => void | Promise<void>
+  /** Serializes upload records to the metadata files. Default `JSON.stringify`. */
+  jsonDumps?: (value: unknown) => string
+  /** Parses the metadata files. Default `JSON.parse`. */
+  jsonLoads?: (text: string) => unknown
+}
+
+/** Options after validation, with defaults applied. */
+export interface ResolvedOptions {
+  readonly uploadPath: UploadPathTemplate
+  /** `uploadUrl` without a trailing slash (`''` for `/`), as routes are registered. */
+  readonly uploadUrl: string
+  /** The creation URL with the registration's prefix, for reverse routing. */
+  readonly creationRoute: RoutePattern
+  readonly uploadResourceName: string | undefined
+  readonly allowOverwriteFiles: boolean
+  readonly maxSize: number | undefined
+  readonly relativeLocation: boolean
+  readonly onRequest: onRequestHookHandler[]
+  readonly onUploadDone: FastifyTusOptions['onUploadDone']
+  readonly jsonDumps: (value: unknown) => string
+  readonly jsonLoads: (text: string) => unknown
+}
+
+const invalid = (name: string, problem: string): Error => new errors.FST_TUS_INVALID_OPTION(name, problem)
+
+/**
+ * Checks the options at registration, in a context whose routes get `prefix`;
+ * a bad option throws an error that names it.
+ */
+export function resolveOptions (options: FastifyTusOptions, prefix: string): ResolvedOptions {
+  const {
+    uploadPath, uploadUrl = '/uploads', uploadResourceName, allowOverwriteFiles = false, maxSize,
+    relativeLocation = false, onRequest = [], onUploadDone,
+    jsonDumps = JSON.stringify, jsonLoads = JSON.parse
+  } = options
+
+  if (typeof uploadPath !== 'string' || uploadPath === '') throw invalid('uploadPath', 'must be a non-empty string')
+  if (typeof uploadUrl !== 'string' || !uploadUrl.startsWith('/') || /[*?#]/.test(uploadUrl)) {
+    throw invalid('uploadUrl', 'must be a path starting with "/", without wildcards, query or fragment')
+  }
+  const base = uploadUrl.replace(/\/+$/, '')
+  const route = parseRoutePattern(prefix + base || '/')
+  if (route.params.includes('uid')) throw invalid('uploadUrl', 'cannot use the parameter name "uid", which names uploads')
+  const template = parseUploadPath(uploadPath)
+  const unknown = template.params.filter((param) => !route.params.includes(param))
+  if (unknown.length > 0) throw invalid('uploadPath', `has placeholders that are not route params: {${unknown.join('}, {')}}`)
+  if (uploadResourceName !== undefined && (typeof uploadResourceName !== 'string' || uploadResourceName === '')) {
+    throw invalid('uploadResourceName', 'must be a non-empty string')
+  }
+  checkBoolean('allowOverwriteFiles', allowOverwriteFiles)
+  checkBoolean('relativeLocation', relativeLocation)
+  if (maxSize !== undefined && !(Number.isSafeInteger(maxSize) && maxSize > 0)) {
+    throw invalid('maxSize', 'must be a positive integer number of bytes')
+  }
+  const guards = Array.isArray(onRequest) ? onRequest : [onRequest]
+  if (!guards.every((guard) => typeof guard === 'function')) throw invalid('onRequest', 'must be a function or an array of functions')
+  checkFunction('onUploadDone', onUploadDone, true)
+  checkFunction('jsonDumps', jsonDumps, false)
+  checkFunction('jsonLoads', jsonLoads, false)
+
+  return {
+    uploadPath: template,
+    uploadUrl: base,
+    creationRoute: route,
+    uploadResourceName,
+    allowOverwriteFiles,
+    maxSize,
+    relativeLocation,
+    onRequest: guards,
+    onUploadDone,
+    jsonDumps,
+    jsonLoads
+  }
+}
+
+function checkBoolean (name: string, value: unknown): void {
+  if (typeof value !== 'boolean') throw invalid(name, 'must be a boolean')
+}
+
+function checkFunction (name: string, value: unknown, optional: boolean): void {
+  if (optional && value === undefined) return
+  if (typeof value !== 'function') throw invalid(name, 'must be a function')
+}

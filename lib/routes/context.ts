@@ -1,0 +1,42 @@
+import type { FastifyRequest } from 'fastify'
+import { errors } from '../errors.js'
+import type { Locker } from '../lock/locker.js'
+import type { ResolvedOptions } from '../options.js'
+import type { Upload, UploadStore } from '../store/store.js'
+import type { RoutePattern } from './route-pattern.js'
+
+/** What the handlers of one plugin registration share. */
+export interface TusContext {
+  readonly options: ResolvedOptions
+  readonly store: UploadStore
+  readonly locker: Locker
+  /** The upload route, filled in for `Location`. */
+  readonly resourceRoute: RoutePattern
+  readonly resourceRouteName: string
+}
+
+export type RouteParams = Record<string, string>
+export interface UploadParams extends RouteParams { uid: string }
+
+export type TusRequest<Params extends RouteParams = RouteParams> = FastifyRequest<{
+  Params: Params
+  Headers: Record<string, string | undefined>
+  Body: unknown
+}>
+
+/** The upload directory a request's route params select. */
+export function uploadDirectory (context: TusContext, request: TusRequest): string {
+  return context.options.uploadPath.resolve(request.params)
+}
+
+/** The key that the locker knows an upload by. */
+export function lockKey (directory: string, uid: string): string {
+  return `${directory}\0${uid}`
+}
+
+/** The upload with that id in that directory; a 404 when there is none. */
+export async function loadUpload (context: TusContext, directory: string, uid: string): Promise<Upload> {
+  const upload = await context.store.load(directory, uid)
+  if (upload === undefined) throw new errors.FST_TUS_UPLOAD_NOT_FOUND()
+  return upload
+}

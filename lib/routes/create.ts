@@ -1,0 +1,84 @@
+import type { FastifyReply } from 'fastify'
+import { Type } from '@sinclair/typebox'
+import { nanoid } from 'nanoid'
+import { errors } from '../errors.js'
+import { DeferLength, MetadataHeader, NonNegativeInteger, TusResumable, isOffsetOctetStream, parseInteger } from '../protocol/headers.js'
+import { decodeMetadata } from '../protocol/metadata.js'
+import { sanitizeFileName } from '../store/paths.js'
+import type { Upload, UploadRecord } from '../store/store.js'
+import { completeIfDone } from './complete.js'
+import { lockKey, uploadDirectory, type TusContext, type TusRequest } from './context.js'
+import { checkBodyFits, maximumSize, receiveBody, stoppedEarly } from './receive-body.js'
+
+export const createHeaders = Type.Object({
+  'tus-resumable': TusResumable,
+  'upload-length': Type.Optional(NonNegativeInteger),
+  'upload-defer-length': Type.Optional(DeferLength),
+  'upload-metadata': Type.Optional(MetadataHeader),
+  'x-http-method-override': Type.Optional(Type.Literal('POST', { description: 'POST on the creation URL' }))
+})
+
+/**
+ * POST (creation, creation-with-upload, creation-defer-length): checks the
+ * request, persists the upload, stores a body sent with it, and answers 201
+ * with the upload's `Location`.
+ */
+export async function create (context: TusContext, request: TusRequest, reply: FastifyReply): Promise<void> {
+  const { headers } = request
+  const fileSize = announcedLength(context, headers['upload-length'], headers['upload-defer-length'])
+  const metadataHeader = headers['upload-metadata'] ?? null
+  const metadata = metadataHeader === null ? {} : decodeMetadata(metadataHeader)
+  const withBody = request.body !== undefined
+  if (withBody && !isOffsetOctetStream(headers['content-type'])) {
+    throw new errors.FST_TUS_UNSUPPORTED_MEDIA_TYPE(JSON.stringify(headers['content-type'] ?? 'nothing'))
+  }
+  const directory = uploadDirectory(context, request)
+  const uid = nanoid()
+  const record: UploadRecord = {
+    uid,
+    fileName: sanitizeFileName(metadata.filename, uid),
+    fileSize,
+    metadataHeader,
+    metadata,
+    createdAt: new Date().toISOString(),
+    completed: false
+  }
+  const created: Upload = { record, offset: 0 }
+  if (withBody) checkBodyFits(context, request, created)
+  const lock = await context.locker.acquire(lockKey(directory, uid))
+  try {
+    await context.store.create(directory, record)
+    reply.header('location', location(context, request, uid))
+    if (withBody) {
+      const received = await receiveBody(context, request, directory, created, lock.signal)
+      reply.header('upload-offset', received.upload.offset)
+      const error = stoppedEarly(context, received.upload, received.end)
+      if (error !== undefined) throw error
+    } else {
+      await completeIfDone(context, request, directory, created)
+    }
+  } finally {
+    lock.release()
+  }
+  reply.code(201).send()
+}
+
+/** `Upload-Length`, or `null` for `Upload-Defer-Length: 1`: exactly one of them, within the maximum size. */
+function announcedLength (context: TusContext, length: string | undefined, deferred: string | undefined): number | null {
+  if (length === undefined) {
+    if (deferred === undefined) throw new errors.FST_TUS_LENGTH_REQUIRED()
+    return null
+  }
+  if (deferred !== undefined) throw new errors.FST_TUS_LENGTH_CONFLICT()
+  const fileSize = parseInteger('upload-length', length)
+  if (fileSize > maximumSize(context)) {
+    throw new errors.FST_TUS_TOO_LARGE(`Upload-Length ${fileSize} passes the maximum size of ${maximumSize(context)} bytes`)
+  }
+  return fileSize
+}
+
+function location (context: TusContext, request: TusRequest, uid: string): string {
+  const path = context.resourceRoute.fill(context.resourceRouteName, { ...request.params, uid })
+  if (context.options.relativeLocation || request.host === undefined) return path
+  return `${request.protocol}://${request.host}${path}`
+}

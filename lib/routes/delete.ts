@@ -1,0 +1,23 @@
+import type { FastifyReply } from 'fastify'
+import { Type } from '@sinclair/typebox'
+import { TusResumable } from '../protocol/headers.js'
+import { loadUpload, lockKey, uploadDirectory, type TusContext, type TusRequest, type UploadParams } from './context.js'
+
+export const deleteHeaders = Type.Object({ 'tus-resumable': TusResumable })
+
+/**
+ * DELETE (termination): ends any request writing to the upload, then forgets it.
+ * A completed file stays where it is: only the upload's state goes.
+ */
+export async function terminate (context: TusContext, request: TusRequest<UploadParams>, reply: FastifyReply): Promise<void> {
+  const directory = uploadDirectory(context, request)
+  const { uid } = request.params
+  const lock = await context.locker.acquire(lockKey(directory, uid))
+  try {
+    const upload = await loadUpload(context, directory, uid)
+    await context.store.remove(directory, upload.record)
+  } finally {
+    lock.release()
+  }
+  reply.code(204).send()
+}

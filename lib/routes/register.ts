@@ -1,0 +1,61 @@
+import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import { TUS_VERSION, UploadParams, announcedBodyLength } from '../protocol/headers.js'
+import type { TusContext, TusRequest } from './context.js'
+import { create, createHeaders } from './create.js'
+import { deleteHeaders, terminate } from './delete.js'
+import { head, headHeaders } from './head.js'
+import { describe } from './options.js'
+import { override, overrideHeaders } from './override.js'
+import { patch, patchHeaders } from './patch.js'
+import { tusValidatorCompiler } from './validation.js'
+
+type Handler = (context: TusContext, request: TusRequest<any>, reply: FastifyReply) => Promise<void>
+
+/**
+ * The routes of one registration, in their own encapsulated context: request
+ * bodies reach the handlers as unread streams, headers are checked by TypeBox
+ * with the protocol's status codes, and every answer carries `Tus-Resumable`.
+ */
+export function tusRoutes (context: TusContext): FastifyPluginCallback {
+  return (scope, _options, done) => {
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', (_request, body, parsed) => { parsed(null, body) })
+    scope.setValidatorCompiler(tusValidatorCompiler)
+    scope.addHook('onSend', tusResponseHeaders)
+
+    const { uploadUrl, onRequest } = context.options
+    const bound = (handler: Handler) => (request: FastifyRequest, reply: FastifyReply) => handler(context, request as TusRequest, reply)
+    const guarded = (headers: object, params?: object) => ({ onRequest, schema: params === undefined ? { headers } : { headers, params } })
+
+    for (const url of creationUrls(scope, uploadUrl)) {
+      scope.options(url, bound(describe))
+      scope.post(url, guarded(createHeaders), bound(create))
+    }
+    const resource = `${uploadUrl}/:uid`
+    scope.options(resource, bound(describe))
+    scope.head(resource, guarded(headHeaders, UploadParams), bound(head))
+    scope.patch(resource, guarded(patchHeaders, UploadParams), bound(patch))
+    scope.delete(resource, guarded(deleteHeaders, UploadParams), bound(terminate))
+    scope.post(resource, guarded(overrideHeaders, UploadParams), bound(override))
+    done()
+  }
+}
+
+/** The creation URL with and without its trailing slash, unless the router already treats them as one. */
+function creationUrls (scope: FastifyInstance, uploadUrl: string): string[] {
+  if (uploadUrl === '') return ['/']
+  const { routerOptions } = scope.initialConfig as { routerOptions?: { ignoreTrailingSlash?: boolean } }
+  return routerOptions?.ignoreTrailingSlash === true ? [uploadUrl] : [uploadUrl, `${uploadUrl}/`]
+}
+
+/**
+ * Every answer says `Tus-Resumable`; a 412 also says which version is spoken.
+ * An answer given before the request body was fully received closes the
+ * connection, so that the unread body cannot be taken for the next request.
+ */
+const tusResponseHeaders: onSendHookHandler = (request, reply, payload, done) => {
+  reply.header('tus-resumable', TUS_VERSION)
+  if (reply.statusCode === 412) reply.header('tus-version', TUS_VERSION)
+  if (request.raw.complete === false && announcedBodyLength(request.headers) !== 0) reply.header('connection', 'close')
+  done(null, payload)
+}

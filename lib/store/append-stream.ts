@@ -1,0 +1,114 @@
+import { writev } from 'node:fs'
+import type { Readable } from 'node:stream'
+
+/**
+ * Why an append stopped: the body `ended`; it held more than the limit and was
+ * cut there (`limit`); the connection `broke`; or a newer request for the upload
+ * `interrupted` it. In every case all bytes received up to that point are on disk.
+ */
+export type AppendEnd = 'ended' | 'limit' | 'broke' | 'interrupted'
+
+export interface AppendResult {
+  readonly written: number
+  readonly end: AppendEnd
+}
+
+/** Socket chunks held while a write is in flight before the socket is paused. */
+const MAX_PENDING_BYTES = 4 * 1024 * 1024
+
+/**
+ * Streams `source` to the end of the file behind `fd` without a stream pipeline:
+ * socket chunks go straight to `writev`, and chunks that arrive while a write is
+ * in flight are batched into the next one. Memory stays under MAX_PENDING_BYTES
+ * plus the socket's own buffer, whatever the body size. At most `limit` bytes
+ * are written.
+ */
+export function appendStream (fd: number, source: Readable, limit: number, signal: AbortSignal): Promise<AppendResult> {
+  return new Promise((resolve, reject) => {
+    let pending: Buffer[] = []
+    let pendingBytes = 0
+    let received = 0
+    let written = 0
+    let writing = false
+    let end: AppendEnd | undefined
+
+    const onData = (chunk: Buffer): void => {
+      const room = limit - received
+      const kept = chunk.length > room ? chunk.subarray(0, room) : chunk
+      received += kept.length
+      pending.push(kept)
+      pendingBytes += kept.length
+      if (kept !== chunk) stop('limit')
+      if (!writing) flush()
+      else if (pendingBytes >= MAX_PENDING_BYTES) source.pause()
+    }
+    const onEnd = (): void => stop('ended')
+    const onBroken = (): void => stop('broke')
+    const onInterrupt = (): void => stop('interrupted')
+
+    source.on('data', onData)
+    source.once('end', onEnd)
+    source.once('error', onBroken)
+    source.once('close', onBroken)
+    signal.addEventListener('abort', onInterrupt, { once: true })
+    if (signal.aborted) stop('interrupted')
+    else if (source.destroyed) stop('broke')
+
+    function stop (reason: AppendEnd): void {
+      if (end !== undefined) return
+      end = reason
+      source.off('data', onData)
+      source.off('end', onEnd)
+      source.off('error', onBroken)
+      source.off('close', onBroken)
+      signal.removeEventListener('abort', onInterrupt)
+      source.pause()
+      if (!writing) settle()
+    }
+
+    function settle (): void {
+      if (pending.length > 0) flush()
+      else if (end !== undefined) resolve({ written, end })
+    }
+
+    function flush (): void {
+      const batch = pending
+      pending = []
+      pendingBytes = 0
+      write(batch)
+    }
+
+    function write (batch: Buffer[]): void {
+      writing = true
+      writev(fd, batch, (error, bytes) => {
+        if (error !== null) {
+          stop('broke')
+          reject(error)
+          return
+        }
+        written += bytes
+        const rest = unwritten(batch, bytes)
+        if (rest.length > 0) {
+          write(rest)
+          return
+        }
+        writing = false
+        if (end === undefined) source.resume()
+        settle()
+      })
+    }
+  })
+}
+
+/** The part of `batch` that a write of `bytes` did not cover. */
+function unwritten (batch: Buffer[], bytes: number): Buffer[] {
+  let skipped = 0
+  for (let index = 0; index < batch.length; index++) {
+    const buffer = batch[index] as Buffer
+    if (skipped + buffer.length > bytes) {
+      return [buffer.subarray(bytes - skipped), ...batch.slice(index + 1)]
+    }
+    skipped += buffer.length
+  }
+  return []
+}

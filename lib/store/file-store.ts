@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto'
+import { open, link, mkdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { nanoid } from 'nanoid'
+import { errors } from '../errors.js'
+import { appendStream, type AppendResult } from './append-stream.js'
+import { STATE_DIR } from './paths.js'
+import type { Upload, UploadRecord, UploadStore } from './store.js'
+
+export interface FileStoreOptions {
+  readonly allowOverwriteFiles: boolean
+  readonly jsonDumps: (value: unknown) => string
+  readonly jsonLoads: (text: string) => unknown
+}
+
+/**
+ * Uploads on a local or network file system. Under an upload directory:
+ * `.metadata/<uid>.json` (the record, replaced by rename), `.metadata/<uid>.part`
+ * (the data so far: its size is the offset), `.metadata/<hash>.name` (a
+ * reservation of a completed file name) and the completed files themselves.
+ */
+export class FileStore implements UploadStore {
+  readonly #options: FileStoreOptions
+
+  constructor (options: FileStoreOptions) {
+    this.#options = options
+  }
+
+  async create (dir: string, record: UploadRecord): Promise<void> {
+    await mkdir(join(dir, STATE_DIR), { recursive: true })
+    await this.#writeRecord(dir, record)
+    if (this.#options.allowOverwriteFiles) return
+    try {
+      await this.#reserveName(dir, record)
+    } catch (error) {
+      await this.remove(dir, record)
+      throw error
+    }
+  }
+
+  async load (dir: string, uid: string): Promise<Upload | undefined> {
+    const text = await unless('ENOENT', readFile(recordPath(dir, uid), 'utf8'), undefined)
+    if (text === undefined) return undefined
+    let record: UploadRecord
+    try {
+      record = this.#options.jsonLoads(text) as UploadRecord
+    } catch (error) {
+      throw new errors.FST_TUS_CORRUPT_METADATA(uid, (error as Error).message)
+    }
+    if (record.completed) return { record, offset: record.fileSize as number }
+    return { record, offset: await unless('ENOENT', stat(dataPath(dir, uid)).then((stats) => stats.size), 0) }
+  }
+
+  async declareLength (dir: string, record: UploadRecord, fileSize: number): Promise<UploadRecord> {
+    const declared = { ...record, fileSize }
+    await this.#writeRecord(dir, declared)
+    return declared
+  }
+
+  async append (dir: string, uid: string, source: Readable, limit: number, signal: AbortSignal): Promise<AppendResult> {
+    const handle = await open(dataPath(dir, uid), 'a')
+    try {
+      return await appendStream(handle.fd, source, limit, signal)
+    } finally {
+      await handle.close()
+    }
+  }
+
+  async complete (dir: string, record: UploadRecord): Promise<{ record: UploadRecord, filePath: string }> {
+    const data = dataPath(dir, record.uid)
+    const filePath = join(dir, record.fileName)
+    if (this.#options.allowOverwriteFiles) {
+      // a second name for the data, renamed over the target: atomic replacement
+      const staged = join(dir, STATE_DIR, `${record.uid}.final`)
+      await rm(staged, { force: true })
+      await link(data, staged)
+      await rename(staged, filePath)
+    } else {
+      await linkWithoutOverwrite(data, filePath, record.fileName)
+    }
+    const completed = { ...record, completed: true }
+    await this.#writeRecord(dir, completed)
+    await unlink(data)
+    await this.#releaseName(dir, record)
+    return { record: completed, filePath }
+  }
+
+  async remove (dir: string, record: UploadRecord): Promise<void> {
+    await rm(recordPath(dir, record.uid), { force: true })
+    await rm(dataPath(dir, record.uid), { force: true })
+    if (!record.completed) await this.#releaseName(dir, record)
+  }
+
+  async #writeRecord (dir: string, record: UploadRecord): Promise<void> {
+    const target = recordPath(dir, record.uid)
+    const temporary = `${target}.${nanoid(8)}.tmp`
+    await writeFile(temporary, this.#options.jsonDumps(record))
+    await rename(temporary, target)
+  }
+
+  /**
+   * Reserves the completed file's name for this upload, so that a second upload
+   * of the same name is refused at creation. A reservation whose owner has no
+   * record any more (a crash between the two writes) is stale and taken over.
+   */
+  async #reserveName (dir: string, record: UploadRecord): Promise<void> {
+    const reservation = reservationPath(dir, record.fileName)
+    const reserved = await unless('EEXIST', writeFile(reservation, record.uid, { flag: 'wx' }).then(() => true), false)
+    if (!reserved) {
+      const owner = await readFile(reservation, 'utf8')
+      if (await exists(recordPath(dir, owner))) throw new errors.FST_TUS_FILE_EXISTS(record.fileName)
+      await this.#replace(reservation, record.uid)
+    }
+    if (await exists(join(dir, record.fileName))) throw new errors.FST_TUS_FILE_EXISTS(record.fileName)
+  }
+
+  async #releaseName (dir: string, record: UploadRecord): Promise<void> {
+    if (this.#options.allowOverwriteFiles) return
+    const reservation = reservationPath(dir, record.fileName)
+    const owner = await readFile(reservation, 'utf8').catch(() => undefined)
+    if (owner === record.uid) await rm(reservation, { force: true })
+  }
+
+  async #replace (path: string, content: string): Promise<void> {
+    const temporary = `${path}.${nanoid(8)}.tmp`
+    await writeFile(temporary, content)
+    await rename(temporary, path)
+  }
+}
+
+function recordPath (dir: string, uid: string): string {
+  return join(dir, STATE_DIR, `${uid}.json`)
+}
+
+function dataPath (dir: string, uid: string): string {
+  return join(dir, STATE_DIR, `${uid}.part`)
+}
+
+function reservationPath (dir: string, fileName: string): string {
+  return join(dir, STATE_DIR, `${createHash('sha256').update(fileName).digest('hex')}.name`)
+}
+
+/** Gives `data` the name `filePath` unless that name exists; a link to the same data is a finished earlier try. */
+async function linkWithoutOverwrite (data: string, filePath: string, fileName: string): Promise<void> {
+  const linked = await unless('EEXIST', link(data, filePath).then(() => true), false)
+  if (linked) return
+  const [existing, ours] = await Promise.all([stat(filePath), stat(data)])
+  if (existing.ino !== ours.ino || existing.dev !== ours.dev) throw new errors.FST_TUS_FILE_EXISTS(fileName)
+}
+
+function exists (path: string): Promise<boolean> {
+  return unless('ENOENT', stat(path).then(() => true), false)
+}
+
+/** The result of `operation`, or `fallback` when it fails with the error `code`. */
+async function unless<T, F> (code: string, operation: Promise<T>, fallback: F): Promise<T | F> {
+  try {
+    return await operation
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === code) return fallback
+    throw error
+  }
+}

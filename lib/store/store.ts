@@ -1,0 +1,40 @@
+import type { Readable } from 'node:stream'
+import type { UploadMetadata } from '../protocol/metadata.js'
+import type { AppendResult } from './append-stream.js'
+
+/** What is persisted about an upload between requests (the metadata file). */
+export interface UploadRecord {
+  readonly uid: string
+  readonly fileName: string
+  readonly fileSize: number | null
+  readonly metadataHeader: string | null
+  readonly metadata: UploadMetadata
+  readonly createdAt: string
+  /** The completed file is in its final place. */
+  readonly completed: boolean
+}
+
+/** An upload as it stands: its record and the bytes on disk. */
+export interface Upload {
+  readonly record: UploadRecord
+  readonly offset: number
+}
+
+/**
+ * Bytes and metadata of uploads in one upload directory. Knows nothing of HTTP;
+ * callers hold the upload's lock around every call that changes it.
+ */
+export interface UploadStore {
+  /** Persists a new upload; rejects with a 409 when its file name is taken. */
+  create (dir: string, record: UploadRecord): Promise<void>
+  /** The upload, or `undefined` when there is none with that id. */
+  load (dir: string, uid: string): Promise<Upload | undefined>
+  /** Records the length of an upload created with a deferred length. */
+  declareLength (dir: string, record: UploadRecord, fileSize: number): Promise<UploadRecord>
+  /** Appends at most `limit` bytes of `source` to the upload's data. */
+  append (dir: string, uid: string, source: Readable, limit: number, signal: AbortSignal): Promise<AppendResult>
+  /** Moves the data to the completed file; returns the record and the file's path. */
+  complete (dir: string, record: UploadRecord): Promise<{ record: UploadRecord, filePath: string }>
+  /** Forgets the upload: its metadata, its unfinished data and its name reservation. */
+  remove (dir: string, record: UploadRecord): Promise<void>
+}
