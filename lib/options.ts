@@ -2,7 +2,7 @@ import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { errors } from './errors.js'
 import type { CompletedResource } from './resource.js'
 import { parseUploadPath, type UploadPathTemplate } from './store/paths.js'
-import { parseRoutePattern, type RoutePattern } from './routes/route-pattern.js'
+import { parseRoutePattern, type RoutePattern } from './route-pattern.js'
 
 export interface FastifyTusOptions {
   /** Where uploads are stored; `{param}` placeholders are filled from the route's params. */

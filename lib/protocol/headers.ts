@@ -4,8 +4,9 @@ import { errors } from '../errors.js'
 export const TUS_VERSION = '1.0.0'
 export const OFFSET_OCTET_STREAM = 'application/offset+octet-stream'
 
-const MEDIA_TYPE_PATTERN = '^application/offset\\+octet-stream\\s*(;.*)?$'
-const mediaType = new RegExp(MEDIA_TYPE_PATTERN, 'i')
+/** Media types are case-insensitive; JSON Schema patterns have no flags, so each letter is a class. */
+const MEDIA_TYPE_PATTERN = `^${OFFSET_OCTET_STREAM.replace(/[a-z]/g, (letter) => `[${letter}${letter.toUpperCase()}]`).replace('+', '\\+')}\\s*(;.*)?$`
+const mediaType = new RegExp(MEDIA_TYPE_PATTERN)
 const INTEGER_DESCRIPTION = 'a non-negative decimal integer of at most 2^53-1'
 
 /** Schemas of single tus header values, as Node hands them to Fastify (strings). */

@@ -3,7 +3,7 @@ import { errors } from '../errors.js'
 import type { Locker } from '../lock/locker.js'
 import type { ResolvedOptions } from '../options.js'
 import type { Upload, UploadStore } from '../store/store.js'
-import type { RoutePattern } from './route-pattern.js'
+import type { RoutePattern } from '../route-pattern.js'
 
 /** What the handlers of one plugin registration share. */
 export interface TusContext {

@@ -6,8 +6,6 @@ import type { Upload } from '../store/store.js'
 import { completeIfDone } from './complete.js'
 import type { TusContext, TusRequest } from './context.js'
 
-const FULL_DISK = new Set(['ENOSPC', 'EDQUOT'])
-
 /**
  * Appends a request body (PATCH, or POST with creation-with-upload) to an upload
  * at its current offset, and completes the upload when its last byte arrives.
@@ -21,14 +19,7 @@ export async function receiveBody (
   const { record, offset } = upload
   checkBodyFits(context, request, upload)
   if (record.completed) return { upload, end: announcedBodyLength(request.headers) === 0 ? 'ended' : 'limit' }
-  let written: number
-  let end: AppendEnd
-  try {
-    ({ written, end } = await context.store.append(directory, record.uid, request.body as Readable, roomLeft(context, upload), signal))
-  } catch (error) {
-    if (FULL_DISK.has((error as NodeJS.ErrnoException).code as string)) throw new errors.FST_TUS_INSUFFICIENT_STORAGE()
-    throw error
-  }
+  const { written, end } = await context.store.append(directory, record.uid, request.body as Readable, roomLeft(context, upload), signal)
   return { upload: await completeIfDone(context, request, directory, { record, offset: offset + written }), end }
 }
 

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import { errors } from '../errors.js'
 import { TUS_VERSION, UploadParams, announcedBodyLength } from '../protocol/headers.js'
 import type { TusContext, TusRequest } from './context.js'
 import { create, createHeaders } from './create.js'
@@ -22,6 +23,7 @@ export function tusRoutes (context: TusContext): FastifyPluginCallback {
     scope.addContentTypeParser('*', (_request, body, parsed) => { parsed(null, body) })
     scope.setValidatorCompiler(tusValidatorCompiler)
     scope.addHook('onSend', tusResponseHeaders)
+    scope.setErrorHandler(fullDiskIs507)
 
     const { uploadUrl, onRequest } = context.options
     const bound = (handler: Handler) => (request: FastifyRequest, reply: FastifyReply) => handler(context, request as TusRequest, reply)
@@ -46,6 +48,14 @@ function creationUrls (scope: FastifyInstance, uploadUrl: string): string[] {
   if (uploadUrl === '') return ['/']
   const { routerOptions } = scope.initialConfig as { routerOptions?: { ignoreTrailingSlash?: boolean } }
   return routerOptions?.ignoreTrailingSlash === true ? [uploadUrl] : [uploadUrl, `${uploadUrl}/`]
+}
+
+const FULL_DISK = new Set(['ENOSPC', 'EDQUOT'])
+
+/** A full disk or quota is a 507 wherever it strikes; every other error goes on to the app's error handler. */
+function fullDiskIs507 (error: FastifyError): never {
+  if (FULL_DISK.has(error.code)) throw new errors.FST_TUS_INSUFFICIENT_STORAGE()
+  throw error
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
-import { parseRoutePattern, type RoutePattern } from './route-pattern.js'
+import { parseRoutePattern, type RoutePattern } from '../route-pattern.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

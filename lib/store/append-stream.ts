@@ -75,10 +75,6 @@ export function appendStream (fd: number, source: Readable, limit: number, signa
       const batch = pending
       pending = []
       pendingBytes = 0
-      write(batch)
-    }
-
-    function write (batch: Buffer[]): void {
       writing = true
       writev(fd, batch, (error, bytes) => {
         if (error !== null) {
@@ -87,11 +83,7 @@ export function appendStream (fd: number, source: Readable, limit: number, signa
           return
         }
         written += bytes
-        const rest = unwritten(batch, bytes)
-        if (rest.length > 0) {
-          write(rest)
-          return
-        }
+        pending = unwritten(batch, bytes).concat(pending) // a short write leaves its rest first in line
         writing = false
         if (end === undefined) source.resume()
         settle()
@@ -101,7 +93,7 @@ export function appendStream (fd: number, source: Readable, limit: number, signa
 }
 
 /** The part of `batch` that a write of `bytes` did not cover. */
-function unwritten (batch: Buffer[], bytes: number): Buffer[] {
+export function unwritten (batch: Buffer[], bytes: number): Buffer[] {
   let skipped = 0
   for (let index = 0; index < batch.length; index++) {
     const buffer = batch[index] as Buffer

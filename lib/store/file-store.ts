@@ -70,6 +70,7 @@ export class FileStore implements UploadStore {
   async complete (dir: string, record: UploadRecord): Promise<{ record: UploadRecord, filePath: string }> {
     const data = dataPath(dir, record.uid)
     const filePath = join(dir, record.fileName)
+    await (await open(data, 'a')).close() // an empty upload has had no data file until now
     if (this.#options.allowOverwriteFiles) {
       // a second name for the data, renamed over the target: atomic replacement
       const staged = join(dir, STATE_DIR, `${record.uid}.final`)

@@ -1,4 +1,4 @@
-import { errors } from '../errors.js'
+import { errors } from './errors.js'
 
 const TOKEN = /::|:([A-Za-z0-9_]+)(\([^)]*\))?/g
 

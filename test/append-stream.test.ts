@@ -1,0 +1,81 @@
+import { open, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PassThrough, Readable } from 'node:stream'
+import t, { type Test } from 'tap'
+import { appendStream, unwritten } from '../lib/store/append-stream.js'
+
+async function withFile (t: Test, run: (fd: number) => Promise<void>): Promise<string> {
+  const path = join(t.testdir(), 'data')
+  const handle = await open(path, 'a')
+  try {
+    await run(handle.fd)
+  } finally {
+    await handle.close()
+  }
+  return readFile(path, 'utf8')
+}
+
+t.test('writes a stream to the end of the file and says why it stopped', async (t) => {
+  const content = await withFile(t, async (fd) => {
+    t.same(await appendStream(fd, Readable.from([Buffer.from('ab'), Buffer.from('cd')]), 10, new AbortController().signal), { written: 4, end: 'ended' })
+    t.same(await appendStream(fd, Readable.from([Buffer.from('efgh')]), 2, new AbortController().signal), { written: 2, end: 'limit' })
+    t.same(await appendStream(fd, Readable.from([Buffer.from('x')]), 0, new AbortController().signal), { written: 0, end: 'limit' })
+  })
+  t.equal(content, 'abcdef')
+})
+
+t.test('an aborted signal or a destroyed source stops it before a byte', async (t) => {
+  const content = await withFile(t, async (fd) => {
+    t.same(await appendStream(fd, Readable.from([Buffer.from('ab')]), 10, AbortSignal.abort()), { written: 0, end: 'interrupted' })
+    const destroyed = new PassThrough()
+    destroyed.destroy()
+    t.same(await appendStream(fd, destroyed, 10, new AbortController().signal), { written: 0, end: 'broke' })
+  })
+  t.equal(content, '')
+})
+
+t.test('bytes received before an interruption or a broken source are written', async (t) => {
+  const content = await withFile(t, async (fd) => {
+    const controller = new AbortController()
+    const body = new PassThrough()
+    const appending = appendStream(fd, body, 100, controller.signal)
+    body.write('abc')
+    await new Promise((resolve) => setImmediate(resolve))
+    controller.abort()
+    t.same(await appending, { written: 3, end: 'interrupted' })
+    const broken = new PassThrough()
+    const breaking = appendStream(fd, broken, 100, new AbortController().signal)
+    broken.write('def')
+    await new Promise((resolve) => setImmediate(resolve))
+    broken.destroy(new Error('ECONNRESET'))
+    t.same(await breaking, { written: 3, end: 'broke' })
+  })
+  t.equal(content, 'abcdef')
+})
+
+t.test('many chunks arriving during a write are batched, and the source is paused when too much waits', async (t) => {
+  const chunk = Buffer.alloc(256 * 1024, 'z')
+  const chunks = Array.from({ length: 64 }, () => chunk)
+  const content = await withFile(t, async (fd) => {
+    const result = await appendStream(fd, Readable.from(chunks, { objectMode: false, highWaterMark: 16 * 1024 * 1024 }), Infinity, new AbortController().signal)
+    t.same(result, { written: 64 * chunk.length, end: 'ended' })
+  })
+  t.equal(content.length, 64 * chunk.length)
+})
+
+t.test('a write error rejects', async (t) => {
+  const path = join(t.testdir(), 'read-only')
+  await (await open(path, 'w')).close()
+  const handle = await open(path, 'r')
+  t.teardown(() => handle.close())
+  await t.rejects(appendStream(handle.fd, Readable.from([Buffer.from('a')]), 10, new AbortController().signal), { code: 'EBADF' })
+})
+
+t.test('after a short write the rest of the batch is what remains', async (t) => {
+  const batch = [Buffer.from('abc'), Buffer.from('de'), Buffer.from('f')]
+  t.same(unwritten(batch, 6), [])
+  t.same(unwritten(batch, 0).map(String), ['abc', 'de', 'f'])
+  t.same(unwritten(batch, 2).map(String), ['c', 'de', 'f'])
+  t.same(unwritten(batch, 3).map(String), ['de', 'f'])
+  t.same(unwritten(batch, 4).map(String), ['e', 'f'])
+})
