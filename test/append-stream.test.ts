@@ -34,6 +34,20 @@ t.test('an aborted signal or a destroyed source stops it before a byte', async (
   t.equal(content, '')
 })
 
+t.test('bytes left in the buffer of a source destroyed before or while paused are kept', async (t) => {
+  const content = await withFile(t, async (fd) => {
+    const early = new PassThrough()
+    early.write('abc')
+    early.destroy()
+    t.same(await appendStream(fd, early, 10, new AbortController().signal), { written: 3, end: 'broke' })
+    const cut = new PassThrough()
+    cut.write('defghij')
+    cut.destroy()
+    t.same(await appendStream(fd, cut, 4, new AbortController().signal), { written: 4, end: 'limit' }, 'up to the limit')
+  })
+  t.equal(content, 'abcdefg')
+})
+
 t.test('bytes received before an interruption or a broken source are written', async (t) => {
   const content = await withFile(t, async (fd) => {
     const controller = new AbortController()

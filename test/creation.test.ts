@@ -1,5 +1,6 @@
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import t from 'tap'
 import { OCTET, TUS, buildApp, createUpload, encodeMetadata, headUpload, uidOf } from './helpers.js'
 
@@ -136,4 +137,21 @@ t.test('X-HTTP-Method-Override on the creation URL can only say POST', async (t)
   const { response } = await createUpload(app, { 'upload-length': '1', 'x-http-method-override': 'PATCH' })
   t.equal(response.statusCode, 400)
   t.match(response.json().message, /X-Http-Method-Override/)
+})
+
+t.test('creation-with-upload: a chunked body longer than Upload-Length is cut there, 413 with the upload\'s Location', async (t) => {
+  const { app, dir } = await buildApp(t)
+  const body = new PassThrough()
+  const answer = app.inject({
+    method: 'POST',
+    url: '/uploads',
+    headers: { ...TUS, 'upload-length': '3', 'content-type': OCTET, 'transfer-encoding': 'chunked', 'upload-metadata': encodeMetadata({ filename: 'three.txt' }) },
+    payload: body
+  })
+  body.end('abcdef')
+  const response = await answer
+  t.equal(response.statusCode, 413)
+  t.equal(response.headers['upload-offset'], '3')
+  t.match(response.headers.location, /\/uploads\/[\w-]{21}$/)
+  t.equal(await readFile(join(dir, 'three.txt'), 'utf8'), 'abc')
 })

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type InjectOptions, type LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import tus, { type FastifyTusOptions } from '../lib/index.js'
@@ -46,7 +47,9 @@ export function headUpload (app: FastifyInstance, path: string): Promise<LightMy
 }
 
 export async function uploadWhole (app: FastifyInstance, data: Buffer, metadata: Record<string, string> = {}, url = '/uploads'): Promise<string> {
-  const { path } = await createUpload(app, { 'upload-length': String(data.length), 'upload-metadata': encodeMetadata(metadata) }, url)
+  const headers: Record<string, string> = { 'upload-length': String(data.length) }
+  if (Object.keys(metadata).length > 0) headers['upload-metadata'] = encodeMetadata(metadata)
+  const { path } = await createUpload(app, headers, url)
   const response = await patchUpload(app, path, 0, data)
   if (response.statusCode !== 204) throw new Error(`PATCH answered ${response.statusCode}: ${response.body}`)
   return path
@@ -67,4 +70,28 @@ export function seededBytes (size: number, seed = 1): Buffer {
     data[index] = state & 0xff
   }
   return data
+}
+
+/**
+ * Every path under `root`, relative and sorted: directories with a trailing
+ * slash, files with their size, or with their whole content when asked.
+ */
+export async function tree (root: string, show: 'size' | 'content' = 'size'): Promise<string[]> {
+  const listing: string[] = []
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const relative = prefix + entry.name
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) {
+        listing.push(relative + '/')
+        await walk(path, relative + '/')
+      } else if (show === 'content') {
+        listing.push(`${relative} = ${JSON.stringify(await readFile(path, 'utf8'))}`)
+      } else {
+        listing.push(`${relative} (${(await stat(path)).size})`)
+      }
+    }
+  }
+  await walk(root, '')
+  return listing.sort()
 }

@@ -20,9 +20,6 @@ export const MethodOverride = Type.Union(
   { description: 'PATCH, HEAD or DELETE' }
 )
 
-/** The route parameter naming one upload: nanoid's alphabet and length. */
-export const UploadParams = Type.Object({ uid: Type.String({ pattern: '^[A-Za-z0-9_-]{21}$' }) })
-
 /** Parses a header value that the schema already matched against `NonNegativeInteger`. */
 export function parseInteger (name: string, value: string): number {
   const parsed = Number(value)
@@ -48,13 +45,12 @@ export function displayName (name: string): string {
   return name.replace(/(^|-)([a-z])/g, (_, dash: string, letter: string) => dash + letter.toUpperCase())
 }
 
-/** The error a failing header value gets: 412 for the version, 415 for the media type, else 400. */
+/** The error a failing header value gets: 412 for the version, 415 for the media type, else 400 with the schema's description. */
 export function headerError (name: string, value: unknown, schema: TSchema): Error {
   const shown = value === undefined ? 'nothing' : JSON.stringify(value)
   if (name === 'tus-resumable') return new errors.FST_TUS_UNSUPPORTED_VERSION(shown)
   if (name === 'content-type') return new errors.FST_TUS_UNSUPPORTED_MEDIA_TYPE(shown)
-  const expected = typeof schema.description === 'string' ? schema.description : 'a valid value'
-  const problem = value === undefined ? 'missing' : `expected ${expected}, got ${shown}`
+  const problem = value === undefined ? 'missing' : `expected ${schema.description as string}, got ${shown}`
   return new errors.FST_TUS_INVALID_HEADER(displayName(name), problem)
 }
 

@@ -5,7 +5,7 @@ import type { TusContext, TusRequest, UploadParams } from './context.js'
 import { terminate, deleteHeaders } from './delete.js'
 import { head, headHeaders } from './head.js'
 import { patch, patchHeaders } from './patch.js'
-import { compileHeaderCheck } from './validation.js'
+import { compileHeaderCheck, type RequestCheck } from './validation.js'
 
 export const overrideHeaders = Type.Object({
   'tus-resumable': TusResumable,
@@ -14,7 +14,7 @@ export const overrideHeaders = Type.Object({
 
 type UploadHandler = (context: TusContext, request: TusRequest<UploadParams>, reply: FastifyReply) => Promise<void>
 
-const methods: Record<string, { check: ReturnType<typeof compileHeaderCheck>, handle: UploadHandler }> = {
+const methods: Record<string, { check: RequestCheck, handle: UploadHandler }> = {
   PATCH: { check: compileHeaderCheck(patchHeaders), handle: patch },
   HEAD: { check: compileHeaderCheck(headHeaders), handle: head },
   DELETE: { check: compileHeaderCheck(deleteHeaders), handle: terminate }

@@ -32,7 +32,6 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
       throw new errors.FST_TUS_OFFSET_MISMATCH(clientOffset, upload.offset)
     }
     if (declaredLength !== undefined) upload = await declareLength(context, directory, upload, declaredLength)
-    if (lock.signal.aborted) throw new errors.FST_TUS_INTERRUPTED()
     const received = await receiveBody(context, request, directory, upload, lock.signal)
     reply.header('upload-offset', received.upload.offset)
     const error = stoppedEarly(context, received.upload, received.end)

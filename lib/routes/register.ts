@@ -1,6 +1,8 @@
-import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
 import { errors } from '../errors.js'
-import { TUS_VERSION, UploadParams, announcedBodyLength } from '../protocol/headers.js'
+import { Type, type TObject } from '@sinclair/typebox'
+import { TUS_VERSION, announcedBodyLength } from '../protocol/headers.js'
+import { RouteParam, UploadId } from '../protocol/params.js'
 import type { TusContext, TusRequest } from './context.js'
 import { create, createHeaders } from './create.js'
 import { deleteHeaders, terminate } from './delete.js'
@@ -25,29 +27,28 @@ export function tusRoutes (context: TusContext): FastifyPluginCallback {
     scope.addHook('onSend', tusResponseHeaders)
     scope.setErrorHandler(fullDiskIs507)
 
-    const { uploadUrl, onRequest } = context.options
+    const { uploadUrl, onRequest, creationRoute } = context.options
     const bound = (handler: Handler) => (request: FastifyRequest, reply: FastifyReply) => handler(context, request as TusRequest, reply)
-    const guarded = (headers: object, params?: object) => ({ onRequest, schema: params === undefined ? { headers } : { headers, params } })
+    const routeParams = Object.fromEntries(creationRoute.params.map((name) => [name, RouteParam]))
+    const creationParams = creationRoute.params.length > 0 ? { params: Type.Object(routeParams) } : {}
+    const uploadParams = { params: Type.Object({ ...routeParams, uid: UploadId }) }
+    const guarded = (headers: TObject, params: { params?: TObject }) => ({ onRequest, schema: { headers, ...params } })
 
-    for (const url of creationUrls(scope, uploadUrl)) {
+    const addCreationRoutes = (url: string): void => {
       scope.options(url, bound(describe))
-      scope.post(url, guarded(createHeaders), bound(create))
+      scope.post(url, guarded(createHeaders, creationParams), bound(create))
     }
+    addCreationRoutes(uploadUrl === '' ? '/' : uploadUrl)
+    // `/uploads/` too, unless the router already serves it (ignoreTrailingSlash, or the prefix's own `/`)
+    if (!scope.hasRoute({ method: 'POST', url: `${scope.prefix}${uploadUrl}/` })) addCreationRoutes(`${uploadUrl}/`)
     const resource = `${uploadUrl}/:uid`
     scope.options(resource, bound(describe))
-    scope.head(resource, guarded(headHeaders, UploadParams), bound(head))
-    scope.patch(resource, guarded(patchHeaders, UploadParams), bound(patch))
-    scope.delete(resource, guarded(deleteHeaders, UploadParams), bound(terminate))
-    scope.post(resource, guarded(overrideHeaders, UploadParams), bound(override))
+    scope.head(resource, guarded(headHeaders, uploadParams), bound(head))
+    scope.patch(resource, guarded(patchHeaders, uploadParams), bound(patch))
+    scope.delete(resource, guarded(deleteHeaders, uploadParams), bound(terminate))
+    scope.post(resource, guarded(overrideHeaders, uploadParams), bound(override))
     done()
   }
-}
-
-/** The creation URL with and without its trailing slash, unless the router already treats them as one. */
-function creationUrls (scope: FastifyInstance, uploadUrl: string): string[] {
-  if (uploadUrl === '') return ['/']
-  const { routerOptions } = scope.initialConfig as { routerOptions?: { ignoreTrailingSlash?: boolean } }
-  return routerOptions?.ignoreTrailingSlash === true ? [uploadUrl] : [uploadUrl, `${uploadUrl}/`]
 }
 
 const FULL_DISK = new Set(['ENOSPC', 'EDQUOT'])

@@ -43,7 +43,15 @@ export function appendStream (fd: number, source: Readable, limit: number, signa
       else if (pendingBytes >= MAX_PENDING_BYTES) source.pause()
     }
     const onEnd = (): void => stop('ended')
-    const onBroken = (): void => stop('broke')
+    const onBroken = (): void => {
+      // a connection that broke may leave bytes it delivered in the stream's buffer: they are kept too
+      source.off('data', onData)
+      for (let chunk: Buffer | null = source.read(); chunk !== null; chunk = source.read()) {
+        onData(chunk)
+        if (end !== undefined) return
+      }
+      stop('broke')
+    }
     const onInterrupt = (): void => stop('interrupted')
 
     source.on('data', onData)
@@ -52,7 +60,7 @@ export function appendStream (fd: number, source: Readable, limit: number, signa
     source.once('close', onBroken)
     signal.addEventListener('abort', onInterrupt, { once: true })
     if (signal.aborted) stop('interrupted')
-    else if (source.destroyed) stop('broke')
+    else if (source.destroyed) onBroken()
 
     function stop (reason: AppendEnd): void {
       if (end !== undefined) return

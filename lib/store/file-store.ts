@@ -94,10 +94,7 @@ export class FileStore implements UploadStore {
   }
 
   async #writeRecord (dir: string, record: UploadRecord): Promise<void> {
-    const target = recordPath(dir, record.uid)
-    const temporary = `${target}.${nanoid(8)}.tmp`
-    await writeFile(temporary, this.#options.jsonDumps(record))
-    await rename(temporary, target)
+    await replaceFile(recordPath(dir, record.uid), this.#options.jsonDumps(record))
   }
 
   /**
@@ -107,11 +104,10 @@ export class FileStore implements UploadStore {
    */
   async #reserveName (dir: string, record: UploadRecord): Promise<void> {
     const reservation = reservationPath(dir, record.fileName)
-    const reserved = await unless('EEXIST', writeFile(reservation, record.uid, { flag: 'wx' }).then(() => true), false)
-    if (!reserved) {
+    if (!await createFile(reservation, record.uid)) {
       const owner = await readFile(reservation, 'utf8')
       if (await exists(recordPath(dir, owner))) throw new errors.FST_TUS_FILE_EXISTS(record.fileName)
-      await this.#replace(reservation, record.uid)
+      await replaceFile(reservation, record.uid)
     }
     if (await exists(join(dir, record.fileName))) throw new errors.FST_TUS_FILE_EXISTS(record.fileName)
   }
@@ -121,12 +117,6 @@ export class FileStore implements UploadStore {
     const reservation = reservationPath(dir, record.fileName)
     const owner = await readFile(reservation, 'utf8').catch(() => undefined)
     if (owner === record.uid) await rm(reservation, { force: true })
-  }
-
-  async #replace (path: string, content: string): Promise<void> {
-    const temporary = `${path}.${nanoid(8)}.tmp`
-    await writeFile(temporary, content)
-    await rename(temporary, path)
   }
 }
 
@@ -149,6 +139,26 @@ async function linkWithoutOverwrite (data: string, filePath: string, fileName: s
   const [existing, ours] = await Promise.all([stat(filePath), stat(data)])
   if (existing.ino !== ours.ino || existing.dev !== ours.dev) throw new errors.FST_TUS_FILE_EXISTS(fileName)
 }
+
+/** Replaces the file at `path` by one holding `content`, atomically: a temporary file renamed over it. */
+async function replaceFile (path: string, content: string): Promise<void> {
+  const temporary = temporaryPath(path)
+  await writeFile(temporary, content)
+  await rename(temporary, path)
+}
+
+/** Creates `path` holding `content` unless it exists (false then); it is never seen half-written. */
+async function createFile (path: string, content: string): Promise<boolean> {
+  const temporary = temporaryPath(path)
+  await writeFile(temporary, content)
+  try {
+    return await unless('EEXIST', link(temporary, path).then(() => true), false)
+  } finally {
+    await rm(temporary, { force: true })
+  }
+}
+
+const temporaryPath = (path: string): string => `${path}.${nanoid(8)}.tmp`
 
 function exists (path: string): Promise<boolean> {
   return unless('ENOENT', stat(path).then(() => true), false)

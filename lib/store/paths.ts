@@ -11,7 +11,7 @@ export interface UploadPathTemplate {
 
 const PLACEHOLDER = /\{([^{}]*)\}/g
 // eslint-disable-next-line no-control-regex -- control characters are what it finds
-const UNSAFE_SEGMENT = /[/\\\0-\x1f\x7f]/
+const UNSAFE_SEGMENT = /[/\\\0-\x1f\x7f-\x9f]/
 
 /**
  * Parses an `uploadPath` (made absolute against the working directory). A filled
@@ -27,7 +27,7 @@ export function parseUploadPath (uploadPath: string): UploadPathTemplate {
     resolve (values) {
       if (params.length === 0) return absolute
       return absolute.replace(PLACEHOLDER, (_, name: string) => {
-        const value = values[name] ?? ''
+        const value = values[name] as string
         if (!isSafeSegment(value)) throw new errors.FST_TUS_INVALID_ROUTE_PARAM(name)
         return value
       })
@@ -44,7 +44,7 @@ export const STATE_DIR = '.metadata'
 
 const MAX_NAME_BYTES = 255
 // eslint-disable-next-line no-control-regex -- control characters are what it removes
-const UNSAFE_NAME_CHARS = /[\0-\x1f\x7f/\\]/g
+const CONTROL_CHARS = /[\0-\x1f\x7f-\x9f]/g
 
 /**
  * The base name a completed upload gets from its `filename` metadata: only the
@@ -54,7 +54,7 @@ const UNSAFE_NAME_CHARS = /[\0-\x1f\x7f/\\]/g
 export function sanitizeFileName (fileName: string | undefined, uid: string): string {
   if (fileName === undefined) return uid
   const base = fileName.split(/[/\\]/).pop() as string
-  const cleaned = truncateUtf8(base.replace(UNSAFE_NAME_CHARS, '').trim(), MAX_NAME_BYTES)
+  const cleaned = truncateUtf8(base.replace(CONTROL_CHARS, '').trim(), MAX_NAME_BYTES)
   if (cleaned === '' || cleaned === '.' || cleaned === '..' || cleaned === STATE_DIR) return uid
   return cleaned
 }
