@@ -8,7 +8,7 @@ import { sanitizeFileName } from '../store/paths.js'
 import type { Upload, UploadRecord } from '../store/store.js'
 import { completeIfDone } from './complete.js'
 import { lockKey, uploadDirectory, type TusContext, type TusRequest } from './context.js'
-import { checkBodyFits, maximumSize, receiveBody, stoppedEarly } from './receive-body.js'
+import { checkBodyFits, checkLengthAllowed, receiveBody, stoppedEarly } from './receive-body.js'
 
 export const createHeaders = Type.Object({
   'tus-resumable': TusResumable,
@@ -71,9 +71,7 @@ function announcedLength (context: TusContext, length: string | undefined, defer
   }
   if (deferred !== undefined) throw new errors.FST_TUS_LENGTH_CONFLICT()
   const fileSize = parseInteger('upload-length', length)
-  if (fileSize > maximumSize(context)) {
-    throw new errors.FST_TUS_TOO_LARGE(`Upload-Length ${fileSize} passes the maximum size of ${maximumSize(context)} bytes`)
-  }
+  checkLengthAllowed(context, fileSize)
   return fileSize
 }
 

@@ -4,7 +4,7 @@ import { errors } from '../errors.js'
 import { NonNegativeInteger, OffsetOctetStream, TusResumable, parseInteger } from '../protocol/headers.js'
 import type { Upload } from '../store/store.js'
 import { loadUpload, lockKey, uploadDirectory, type TusContext, type TusRequest, type UploadParams } from './context.js'
-import { maximumSize, receiveBody, stoppedEarly } from './receive-body.js'
+import { checkLengthAllowed, receiveBody, stoppedEarly } from './receive-body.js'
 
 export const patchHeaders = Type.Object({
   'tus-resumable': TusResumable,
@@ -50,6 +50,6 @@ async function declareLength (context: TusContext, directory: string, upload: Up
     return upload
   }
   if (length < offset) throw new errors.FST_TUS_LENGTH_BELOW_OFFSET(length, offset)
-  if (length > maximumSize(context)) throw new errors.FST_TUS_TOO_LARGE(`Upload-Length ${length} passes the maximum size of ${maximumSize(context)} bytes`)
+  checkLengthAllowed(context, length)
   return { record: await context.store.declareLength(directory, record, length), offset }
 }

@@ -28,6 +28,13 @@ export function maximumSize (context: TusContext): number {
   return context.options.maxSize ?? Number.MAX_SAFE_INTEGER
 }
 
+/** Refuses a length above the maximum size (413). */
+export function checkLengthAllowed (context: TusContext, length: number): void {
+  if (length > maximumSize(context)) {
+    throw new errors.FST_TUS_TOO_LARGE(`Upload-Length ${length} passes the maximum size of ${maximumSize(context)} bytes`)
+  }
+}
+
 /** How many more bytes an upload may take: up to its length, or up to the maximum while deferred. */
 function roomLeft (context: TusContext, { record, offset }: Upload): number {
   return (record.fileSize ?? maximumSize(context)) - offset
