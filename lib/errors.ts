@@ -44,6 +44,14 @@ export const errors = {
     'FST_TUS_FILE_EXISTS', 'A file named "%s" already exists or is being uploaded', 409),
   FST_TUS_INTERRUPTED: createError(
     'FST_TUS_INTERRUPTED', 'The upload was taken over by a newer request for it', 400),
+  FST_TUS_EXTENSION_DISABLED: createError<[string]>(
+    'FST_TUS_EXTENSION_DISABLED', 'The tus extension "%s" is turned off on this server', 400),
+  FST_TUS_CHECKSUM_ALGORITHM: createError<[string, string]>(
+    'FST_TUS_CHECKSUM_ALGORITHM', 'Checksum algorithm "%s" is not offered; use one of: %s', 400),
+  FST_TUS_CHECKSUM_MISMATCH: createError<[string]>(
+    'FST_TUS_CHECKSUM_MISMATCH', 'The body does not match its %s checksum; it was discarded', 460),
+  FST_TUS_CHECKSUM_TRAILER: createError<[string]>(
+    'FST_TUS_CHECKSUM_TRAILER', 'Checksum trailer: %s; the body was discarded', 400),
   FST_TUS_INSUFFICIENT_STORAGE: createError(
     'FST_TUS_INSUFFICIENT_STORAGE', 'The server has no room left for this upload; the bytes received so far are kept', 507),
   FST_TUS_CORRUPT_METADATA: createError<[string, string]>(

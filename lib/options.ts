@@ -1,5 +1,7 @@
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { errors } from './errors.js'
+import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './protocol/checksum.js'
+import { OPTIONAL_EXTENSIONS, enabledExtensions, type TusExtension } from './protocol/extensions.js'
 import type { CompletedResource } from './resource.js'
 import { parseUploadPath, type UploadPathTemplate } from './store/paths.js'
 import { parseRoutePattern, type RoutePattern } from './route-pattern.js'
@@ -25,6 +27,10 @@ export interface FastifyTusOptions {
   jsonDumps?: (value: unknown) => string
   /** Parses the metadata files. Default `JSON.parse`. */
   jsonLoads?: (text: string) => unknown
+  /** tus extensions to turn off; `Tus-Extension` lists the others. Default: none. */
+  disabledExtensions?: TusExtension[]
+  /** Checksum algorithms offered for `Upload-Checksum`. Default `['sha1', 'md5', 'sha256', 'sha512']`. */
+  checksumAlgorithms?: ChecksumAlgorithm[]
 }
 
 /** Options after validation, with defaults applied. */
@@ -42,6 +48,8 @@ export interface ResolvedOptions {
   readonly onUploadDone: FastifyTusOptions['onUploadDone']
   readonly jsonDumps: (value: unknown) => string
   readonly jsonLoads: (text: string) => unknown
+  readonly extensions: ReadonlySet<TusExtension>
+  readonly checksumAlgorithms: readonly ChecksumAlgorithm[]
 }
 
 const invalid = (name: string, problem: string): Error => new errors.FST_TUS_INVALID_OPTION(name, problem)
@@ -54,7 +62,8 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
   const {
     uploadPath, uploadUrl = '/uploads', uploadResourceName, allowOverwriteFiles = false, maxSize,
     relativeLocation = false, onRequest = [], onUploadDone,
-    jsonDumps = JSON.stringify, jsonLoads = JSON.parse
+    jsonDumps = JSON.stringify, jsonLoads = JSON.parse,
+    disabledExtensions = [], checksumAlgorithms = [...CHECKSUM_ALGORITHMS]
   } = options
 
   if (typeof uploadPath !== 'string' || uploadPath === '') throw invalid('uploadPath', 'must be a non-empty string')
@@ -80,6 +89,8 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
   checkFunction('onUploadDone', onUploadDone, true)
   checkFunction('jsonDumps', jsonDumps, false)
   checkFunction('jsonLoads', jsonLoads, false)
+  checkList('disabledExtensions', disabledExtensions, OPTIONAL_EXTENSIONS, true)
+  checkList('checksumAlgorithms', checksumAlgorithms, CHECKSUM_ALGORITHMS, false)
 
   return {
     uploadPath: template,
@@ -92,12 +103,20 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
     onRequest: guards,
     onUploadDone,
     jsonDumps,
-    jsonLoads
+    jsonLoads,
+    extensions: enabledExtensions(disabledExtensions),
+    checksumAlgorithms
   }
 }
 
 function checkBoolean (name: string, value: unknown): void {
   if (typeof value !== 'boolean') throw invalid(name, 'must be a boolean')
+}
+
+function checkList (name: string, value: unknown, allowed: readonly string[], mayBeEmpty: boolean): void {
+  if (!Array.isArray(value) || (!mayBeEmpty && value.length === 0) || !value.every((item) => allowed.includes(item))) {
+    throw invalid(name, `must be ${mayBeEmpty ? 'an' : 'a non-empty'} array of: ${allowed.join(', ')}`)
+  }
 }
 
 function checkFunction (name: string, value: unknown, optional: boolean): void {

@@ -10,7 +10,8 @@ t.test('OPTIONS describes the server without needing Tus-Resumable', async (t) =
     t.equal(response.statusCode, 204, url)
     t.equal(response.headers['tus-version'], '1.0.0')
     t.equal(response.headers['tus-resumable'], '1.0.0')
-    t.equal(response.headers['tus-extension'], 'creation,creation-with-upload,creation-defer-length,termination')
+    t.equal(response.headers['tus-extension'], 'creation,creation-with-upload,creation-defer-length,termination,checksum,checksum-trailer')
+    t.equal(response.headers['tus-checksum-algorithm'], 'sha1,md5,sha256,sha512')
     t.equal(response.headers['tus-max-size'], '1000')
   }
   const unlimited = await buildApp(t)

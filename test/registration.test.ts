@@ -33,7 +33,11 @@ t.test('a bad option fails app.ready() with a message naming it', async (t) => {
     [{ uploadPath: dir, onRequest: [() => {}, null] }, /"onRequest"/],
     [{ uploadPath: dir, onUploadDone: {} }, /"onUploadDone" must be a function/],
     [{ uploadPath: dir, jsonDumps: null }, /"jsonDumps" must be a function/],
-    [{ uploadPath: dir, jsonLoads: 'JSON.parse' }, /"jsonLoads" must be a function/]
+    [{ uploadPath: dir, jsonLoads: 'JSON.parse' }, /"jsonLoads" must be a function/],
+    [{ uploadPath: dir, disabledExtensions: ['creation'] }, /"disabledExtensions" must be an array of: creation-with-upload, /],
+    [{ uploadPath: dir, disabledExtensions: 'checksum' }, /"disabledExtensions"/],
+    [{ uploadPath: dir, checksumAlgorithms: [] }, /"checksumAlgorithms" must be a non-empty array of: sha1, md5, sha256, sha512/],
+    [{ uploadPath: dir, checksumAlgorithms: ['crc32'] }, /"checksumAlgorithms"/]
   ]
   for (const [options, message] of cases) {
     const error = await registrationError(t, options)

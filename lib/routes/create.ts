@@ -6,6 +6,7 @@ import { DeferLength, MetadataHeader, NonNegativeInteger, TusResumable, isOffset
 import { decodeMetadata } from '../protocol/metadata.js'
 import { sanitizeFileName } from '../store/paths.js'
 import type { Upload, UploadRecord } from '../store/store.js'
+import { planChecksum } from './checksum.js'
 import { completeIfDone } from './complete.js'
 import { lockKey, uploadDirectory, type TusContext, type TusRequest } from './context.js'
 import { checkBodyFits, checkLengthAllowed, receiveBody, stoppedEarly } from './receive-body.js'
@@ -29,9 +30,8 @@ export async function create (context: TusContext, request: TusRequest, reply: F
   const metadataHeader = headers['upload-metadata'] ?? null
   const metadata = metadataHeader === null ? {} : decodeMetadata(metadataHeader)
   const withBody = request.body !== undefined
-  if (withBody && !isOffsetOctetStream(headers['content-type'])) {
-    throw new errors.FST_TUS_UNSUPPORTED_MEDIA_TYPE(JSON.stringify(headers['content-type'] ?? 'nothing'))
-  }
+  if (withBody) checkBodyAllowed(context, headers['content-type'])
+  const checksum = withBody ? planChecksum(context, request) : undefined
   const directory = uploadDirectory(context, request)
   const uid = nanoid()
   const record: UploadRecord = {
@@ -50,7 +50,7 @@ export async function create (context: TusContext, request: TusRequest, reply: F
     await context.store.create(directory, record)
     reply.header('location', location(context, request, uid))
     if (withBody) {
-      const received = await receiveBody(context, request, directory, created, lock.signal)
+      const received = await receiveBody(context, request, directory, created, lock.signal, checksum)
       reply.header('upload-offset', received.upload.offset)
       const error = stoppedEarly(context, received.upload, received.end)
       if (error !== undefined) throw error
@@ -67,12 +67,19 @@ export async function create (context: TusContext, request: TusRequest, reply: F
 function announcedLength (context: TusContext, length: string | undefined, deferred: string | undefined): number | null {
   if (length === undefined) {
     if (deferred === undefined) throw new errors.FST_TUS_LENGTH_REQUIRED()
+    if (!context.options.extensions.has('creation-defer-length')) throw new errors.FST_TUS_EXTENSION_DISABLED('creation-defer-length')
     return null
   }
   if (deferred !== undefined) throw new errors.FST_TUS_LENGTH_CONFLICT()
   const fileSize = parseInteger('upload-length', length)
   checkLengthAllowed(context, fileSize)
   return fileSize
+}
+
+/** A body on a creation request: creation-with-upload, as application/offset+octet-stream. */
+function checkBodyAllowed (context: TusContext, contentType: string | undefined): void {
+  if (!context.options.extensions.has('creation-with-upload')) throw new errors.FST_TUS_EXTENSION_DISABLED('creation-with-upload')
+  if (!isOffsetOctetStream(contentType)) throw new errors.FST_TUS_UNSUPPORTED_MEDIA_TYPE(JSON.stringify(contentType ?? 'nothing'))
 }
 
 function location (context: TusContext, request: TusRequest, uid: string): string {

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify'
 import { Type } from '@sinclair/typebox'
+import { errors } from '../errors.js'
 import { TusResumable } from '../protocol/headers.js'
 import { loadUpload, lockKey, uploadDirectory, type TusContext, type TusRequest, type UploadParams } from './context.js'
 
@@ -10,6 +11,7 @@ export const deleteHeaders = Type.Object({ 'tus-resumable': TusResumable })
  * A completed file stays where it is: only the upload's state goes.
  */
 export async function terminate (context: TusContext, request: TusRequest<UploadParams>, reply: FastifyReply): Promise<void> {
+  if (!context.options.extensions.has('termination')) throw new errors.FST_TUS_EXTENSION_DISABLED('termination')
   const directory = uploadDirectory(context, request)
   const { uid } = request.params
   const lock = await context.locker.acquire(lockKey(directory, uid))

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { errors } from '../errors.js'
 import { NonNegativeInteger, OffsetOctetStream, TusResumable, parseInteger } from '../protocol/headers.js'
 import type { Upload } from '../store/store.js'
+import { planChecksum } from './checksum.js'
 import { loadUpload, lockKey, uploadDirectory, type TusContext, type TusRequest, type UploadParams } from './context.js'
 import { checkLengthAllowed, receiveBody, stoppedEarly } from './receive-body.js'
 
@@ -22,6 +23,7 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
   const clientOffset = parseInteger('upload-offset', request.headers['upload-offset'] as string)
   const length = request.headers['upload-length']
   const declaredLength = length === undefined ? undefined : parseInteger('upload-length', length)
+  const checksum = planChecksum(context, request)
   const directory = uploadDirectory(context, request)
   const { uid } = request.params
   const lock = await context.locker.acquire(lockKey(directory, uid))
@@ -32,7 +34,7 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
       throw new errors.FST_TUS_OFFSET_MISMATCH(clientOffset, upload.offset)
     }
     if (declaredLength !== undefined) upload = await declareLength(context, directory, upload, declaredLength)
-    const received = await receiveBody(context, request, directory, upload, lock.signal)
+    const received = await receiveBody(context, request, directory, upload, lock.signal, checksum)
     reply.header('upload-offset', received.upload.offset)
     const error = stoppedEarly(context, received.upload, received.end)
     if (error !== undefined) throw error

@@ -3,6 +3,7 @@ import { errors } from '../errors.js'
 import { announcedBodyLength } from '../protocol/headers.js'
 import type { AppendEnd } from '../store/append-stream.js'
 import type { Upload } from '../store/store.js'
+import { checksumProblem, type ChecksumPlan } from './checksum.js'
 import { completeIfDone } from './complete.js'
 import type { TusContext, TusRequest } from './context.js'
 
@@ -12,15 +13,27 @@ import type { TusContext, TusRequest } from './context.js'
  * The caller holds the lock whose `signal` this takes. A body that announces
  * more bytes than the upload can take is refused before a byte is written;
  * a body that turns out longer is cut at the limit (`end: 'limit'`).
+ *
+ * With a checksum, the body counts only if it arrived whole and matches: until
+ * then the record marks the bytes as unverified (so a crash cannot make them
+ * count), and a body that stopped early or does not match is cut off again.
  */
 export async function receiveBody (
-  context: TusContext, request: TusRequest, directory: string, upload: Upload, signal: AbortSignal
+  context: TusContext, request: TusRequest, directory: string, upload: Upload, signal: AbortSignal, checksum?: ChecksumPlan
 ): Promise<{ upload: Upload, end: AppendEnd }> {
-  const { record, offset } = upload
+  const { offset } = upload
+  let { record } = upload
   checkBodyFits(context, request, upload)
   if (record.completed) return { upload, end: announcedBodyLength(request.headers) === 0 ? 'ended' : 'limit' }
-  const { written, end } = await context.store.append(directory, record.uid, request.body as Readable, roomLeft(context, upload), signal)
-  return { upload: await completeIfDone(context, request, directory, { record, offset: offset + written }), end }
+  if (record.unverifiedFrom !== undefined) record = await context.store.settleUnverified(directory, record, offset)
+  if (checksum !== undefined) record = await context.store.markUnverified(directory, record, offset)
+  const body = request.body as Readable
+  const { written, end } = await context.store.append(directory, record.uid, body, roomLeft(context, upload), signal, checksum?.digests.update)
+  const problem = end === 'ended' ? checksumProblem(context, request, checksum) : undefined
+  const kept = problem !== undefined || (checksum !== undefined && end !== 'ended') ? 0 : written
+  if (checksum !== undefined || kept !== written) record = await context.store.settleUnverified(directory, record, offset + kept)
+  if (problem !== undefined) throw problem
+  return { upload: await completeIfDone(context, request, directory, { record, offset: offset + kept }), end }
 }
 
 /** The largest length an upload may reach. */

@@ -21,9 +21,11 @@ const MAX_PENDING_BYTES = 4 * 1024 * 1024
  * socket chunks go straight to `writev`, and chunks that arrive while a write is
  * in flight are batched into the next one. Memory stays under MAX_PENDING_BYTES
  * plus the socket's own buffer, whatever the body size. At most `limit` bytes
- * are written.
+ * are written; `observe` (a checksum) sees each chunk as it is kept.
  */
-export function appendStream (fd: number, source: Readable, limit: number, signal: AbortSignal): Promise<AppendResult> {
+export function appendStream (
+  fd: number, source: Readable, limit: number, signal: AbortSignal, observe?: (chunk: Buffer) => void
+): Promise<AppendResult> {
   return new Promise((resolve, reject) => {
     let pending: Buffer[] = []
     let pendingBytes = 0
@@ -36,6 +38,7 @@ export function appendStream (fd: number, source: Readable, limit: number, signa
       const room = limit - received
       const kept = chunk.length > room ? chunk.subarray(0, room) : chunk
       received += kept.length
+      observe?.(kept)
       pending.push(kept)
       pendingBytes += kept.length
       if (kept !== chunk) stop('limit')

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { open, link, mkdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { open, link, mkdir, readFile, rename, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { nanoid } from 'nanoid'
@@ -49,7 +49,8 @@ export class FileStore implements UploadStore {
       throw new errors.FST_TUS_CORRUPT_METADATA(uid, (error as Error).message)
     }
     if (record.completed) return { record, offset: record.fileSize as number }
-    return { record, offset: await unless('ENOENT', stat(dataPath(dir, uid)).then((stats) => stats.size), 0) }
+    const size = await unless('ENOENT', stat(dataPath(dir, uid)).then((stats) => stats.size), 0)
+    return { record, offset: Math.min(size, record.unverifiedFrom ?? size) }
   }
 
   async declareLength (dir: string, record: UploadRecord, fileSize: number): Promise<UploadRecord> {
@@ -58,13 +59,28 @@ export class FileStore implements UploadStore {
     return declared
   }
 
-  async append (dir: string, uid: string, source: Readable, limit: number, signal: AbortSignal): Promise<AppendResult> {
+  async append (
+    dir: string, uid: string, source: Readable, limit: number, signal: AbortSignal, observe?: (chunk: Buffer) => void
+  ): Promise<AppendResult> {
     const handle = await open(dataPath(dir, uid), 'a')
     try {
-      return await appendStream(handle.fd, source, limit, signal)
+      return await appendStream(handle.fd, source, limit, signal, observe)
     } finally {
       await handle.close()
     }
+  }
+
+  async markUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord> {
+    const marked = { ...record, unverifiedFrom: offset }
+    await this.#writeRecord(dir, marked)
+    return marked
+  }
+
+  async settleUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord> {
+    const { unverifiedFrom, ...settled } = record
+    await unless('ENOENT', truncate(dataPath(dir, record.uid), offset), undefined)
+    await this.#writeRecord(dir, settled)
+    return settled
   }
 
   async complete (dir: string, record: UploadRecord): Promise<{ record: UploadRecord, filePath: string }> {

@@ -12,6 +12,11 @@ export interface UploadRecord {
   readonly createdAt: string
   /** The completed file is in its final place. */
   readonly completed: boolean
+  /**
+   * Set while a body with a checksum is being appended from this offset: bytes
+   * past it are not verified and do not count, and are cut off if a crash left them.
+   */
+  readonly unverifiedFrom?: number
 }
 
 /** An upload as it stands: its record and the bytes on disk. */
@@ -31,8 +36,12 @@ export interface UploadStore {
   load (dir: string, uid: string): Promise<Upload | undefined>
   /** Records the length of an upload created with a deferred length. */
   declareLength (dir: string, record: UploadRecord, fileSize: number): Promise<UploadRecord>
-  /** Appends at most `limit` bytes of `source` to the upload's data. */
-  append (dir: string, uid: string, source: Readable, limit: number, signal: AbortSignal): Promise<AppendResult>
+  /** Appends at most `limit` bytes of `source` to the upload's data; `observe` sees every byte written. */
+  append (dir: string, uid: string, source: Readable, limit: number, signal: AbortSignal, observe?: (chunk: Buffer) => void): Promise<AppendResult>
+  /** Records that bytes from `offset` on are not verified yet. */
+  markUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord>
+  /** Ends a verification: keeps the data up to `offset` (cutting the rest) and clears the mark. */
+  settleUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord>
   /** Moves the data to the completed file; returns the record and the file's path. */
   complete (dir: string, record: UploadRecord): Promise<{ record: UploadRecord, filePath: string }>
   /** Forgets the upload: its metadata, its unfinished data and its name reservation. */
