@@ -38,6 +38,8 @@ export const errors = {
     'FST_TUS_OFFSET_MISMATCH', 'Upload-Offset %d does not match the current offset %d', 409),
   FST_TUS_UPLOAD_NOT_FOUND: createError(
     'FST_TUS_UPLOAD_NOT_FOUND', 'Upload not found', 404),
+  FST_TUS_UPLOAD_EXPIRED: createError(
+    'FST_TUS_UPLOAD_EXPIRED', 'The upload expired; start a new one', 410),
   FST_TUS_INVALID_ROUTE_PARAM: createError<[string]>(
     'FST_TUS_INVALID_ROUTE_PARAM', 'Route parameter "%s" cannot name an upload directory', 404),
   FST_TUS_FILE_EXISTS: createError<[string]>(

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { MemoryLocker } from './lock/locker.js'
 import { resolveOptions, type FastifyTusOptions } from './options.js'
+import { registerCleanup } from './routes/cleanup.js'
 import { tusRoutes } from './routes/register.js'
 import { nameRoutes, resourceRouteName } from './routes/reverse.js'
 import { FileStore } from './store/file-store.js'
@@ -17,14 +18,15 @@ const processLocker = new MemoryLocker()
 async function fastifyTusPlugin (instance: FastifyInstance, options: FastifyTusOptions): Promise<void> {
   const resolved = resolveOptions(options, instance.prefix)
   const name = resolved.uploadResourceName ?? `tus:${resolved.creationRoute.url}`
-  const resourceRoute = nameRoutes(instance, name, resolved.creationRoute)
-  await instance.register(tusRoutes({
+  const context = {
     options: resolved,
     store: new FileStore(resolved),
     locker: processLocker,
-    resourceRoute,
+    resourceRoute: nameRoutes(instance, name, resolved.creationRoute),
     resourceRouteName: resourceRouteName(name)
-  }))
+  }
+  registerCleanup(instance, context)
+  await instance.register(tusRoutes(context))
 }
 
 export const fastifyTus = fp(fastifyTusPlugin, { fastify: '5.x', name: 'fastify-tus' })
@@ -32,6 +34,7 @@ export default fastifyTus
 
 export type { FastifyTusOptions } from './options.js'
 export type { Resource, CompletedResource } from './resource.js'
+export type { CleanupReport } from './routes/cleanup.js'
 export type { UploadMetadata } from './protocol/metadata.js'
 export { errors } from './errors.js'
 export type { TusErrorCode } from './errors.js'

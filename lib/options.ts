@@ -31,6 +31,10 @@ export interface FastifyTusOptions {
   disabledExtensions?: TusExtension[]
   /** Checksum algorithms offered for `Upload-Checksum`. Default `['sha1', 'md5', 'sha256', 'sha512']`. */
   checksumAlgorithms?: ChecksumAlgorithm[]
+  /** Milliseconds after its last write that an unfinished upload expires. Default: never. */
+  expiration?: number
+  /** Milliseconds between automatic runs of `app.tusCleanup()`. Default: none (run it yourself). */
+  cleanupInterval?: number
 }
 
 /** Options after validation, with defaults applied. */
@@ -50,6 +54,8 @@ export interface ResolvedOptions {
   readonly jsonLoads: (text: string) => unknown
   readonly extensions: ReadonlySet<TusExtension>
   readonly checksumAlgorithms: readonly ChecksumAlgorithm[]
+  readonly expiration: number | undefined
+  readonly cleanupInterval: number | undefined
 }
 
 const invalid = (name: string, problem: string): Error => new errors.FST_TUS_INVALID_OPTION(name, problem)
@@ -63,7 +69,7 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
     uploadPath, uploadUrl = '/uploads', uploadResourceName, allowOverwriteFiles = false, maxSize,
     relativeLocation = false, onRequest = [], onUploadDone,
     jsonDumps = JSON.stringify, jsonLoads = JSON.parse,
-    disabledExtensions = [], checksumAlgorithms = [...CHECKSUM_ALGORITHMS]
+    disabledExtensions = [], checksumAlgorithms = [...CHECKSUM_ALGORITHMS], expiration, cleanupInterval
   } = options
 
   if (typeof uploadPath !== 'string' || uploadPath === '') throw invalid('uploadPath', 'must be a non-empty string')
@@ -81,9 +87,9 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
   }
   checkBoolean('allowOverwriteFiles', allowOverwriteFiles)
   checkBoolean('relativeLocation', relativeLocation)
-  if (maxSize !== undefined && !(Number.isSafeInteger(maxSize) && maxSize > 0)) {
-    throw invalid('maxSize', 'must be a positive integer number of bytes')
-  }
+  checkPositive('maxSize', maxSize, 'bytes')
+  checkPositive('expiration', expiration, 'milliseconds')
+  checkPositive('cleanupInterval', cleanupInterval, 'milliseconds')
   const guards = Array.isArray(onRequest) ? onRequest : [onRequest]
   if (!guards.every((guard) => typeof guard === 'function')) throw invalid('onRequest', 'must be a function or an array of functions')
   checkFunction('onUploadDone', onUploadDone, true)
@@ -104,13 +110,19 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
     onUploadDone,
     jsonDumps,
     jsonLoads,
-    extensions: enabledExtensions(disabledExtensions),
-    checksumAlgorithms
+    extensions: enabledExtensions(expiration === undefined ? [...disabledExtensions, 'expiration'] : disabledExtensions),
+    checksumAlgorithms,
+    expiration,
+    cleanupInterval
   }
 }
 
 function checkBoolean (name: string, value: unknown): void {
   if (typeof value !== 'boolean') throw invalid(name, 'must be a boolean')
+}
+
+function checkPositive (name: string, value: unknown, unit: string): void {
+  if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) > 0)) throw invalid(name, `must be a positive integer number of ${unit}`)
 }
 
 function checkList (name: string, value: unknown, allowed: readonly string[], mayBeEmpty: boolean): void {

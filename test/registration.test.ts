@@ -37,7 +37,11 @@ t.test('a bad option fails app.ready() with a message naming it', async (t) => {
     [{ uploadPath: dir, disabledExtensions: ['creation'] }, /"disabledExtensions" must be an array of: creation-with-upload, /],
     [{ uploadPath: dir, disabledExtensions: 'checksum' }, /"disabledExtensions"/],
     [{ uploadPath: dir, checksumAlgorithms: [] }, /"checksumAlgorithms" must be a non-empty array of: sha1, md5, sha256, sha512/],
-    [{ uploadPath: dir, checksumAlgorithms: ['crc32'] }, /"checksumAlgorithms"/]
+    [{ uploadPath: dir, checksumAlgorithms: ['crc32'] }, /"checksumAlgorithms"/],
+    [{ uploadPath: dir, expiration: 0 }, /"expiration" must be a positive integer number of milliseconds/],
+    [{ uploadPath: dir, expiration: '1h' }, /"expiration"/],
+    [{ uploadPath: dir, cleanupInterval: -5 }, /"cleanupInterval" must be a positive integer number of milliseconds/],
+    [{ uploadPath: dir, disabledExtensions: ['expiration'] }, /"disabledExtensions"/]
   ]
   for (const [options, message] of cases) {
     const error = await registrationError(t, options)

@@ -12,6 +12,8 @@ export interface Lock {
 
 export interface Locker {
   acquire (key: string): Promise<Lock>
+  /** The lock if nobody holds it; `undefined`, and the holder left alone, if somebody does. */
+  tryAcquire (key: string): Lock | undefined
 }
 
 interface Holder {
@@ -25,14 +27,24 @@ export class MemoryLocker implements Locker {
 
   async acquire (key: string): Promise<Lock> {
     const previous = this.#holders.get(key)
-    const controller = new AbortController()
-    let release!: () => void
-    const holder: Holder = { controller, released: new Promise((resolve) => { release = resolve }) }
-    this.#holders.set(key, holder)
+    const lock = this.#take(key)
     if (previous !== undefined) {
       previous.controller.abort()
       await previous.released
     }
+    return lock
+  }
+
+  tryAcquire (key: string): Lock | undefined {
+    return this.#holders.has(key) ? undefined : this.#take(key)
+  }
+
+  /** Makes a new holder the newest for `key`; its lock is good once the previous holder lets go. */
+  #take (key: string): Lock {
+    const controller = new AbortController()
+    let release!: () => void
+    const holder: Holder = { controller, released: new Promise((resolve) => { release = resolve }) }
+    this.#holders.set(key, holder)
     return {
       signal: controller.signal,
       release: () => {

@@ -4,14 +4,18 @@ export const EXTENSIONS = [
   'creation-with-upload',
   'creation-defer-length',
   'termination',
+  'expiration',
   'checksum',
   'checksum-trailer'
 ] as const
 
 export type TusExtension = typeof EXTENSIONS[number]
 
-/** Extensions that the `disabledExtensions` option can turn off (creation is what the plugin is). */
-export const OPTIONAL_EXTENSIONS: readonly TusExtension[] = EXTENSIONS.filter((name) => name !== 'creation')
+/**
+ * Extensions that the `disabledExtensions` option can turn off: creation is what
+ * the plugin is, and expiration is on when the `expiration` option is set.
+ */
+export const OPTIONAL_EXTENSIONS: readonly TusExtension[] = EXTENSIONS.filter((name) => name !== 'creation' && name !== 'expiration')
 
 /** Extensions that only make sense with another one. */
 const REQUIRES: Partial<Record<TusExtension, TusExtension>> = {

@@ -58,6 +58,7 @@ export function headerError (name: string, value: unknown, schema: TSchema): Err
 export const corsAllowedHeaders: readonly string[] = Object.freeze([
   'Content-Type',
   'Tus-Resumable',
+  'Upload-Checksum',
   'Upload-Defer-Length',
   'Upload-Length',
   'Upload-Metadata',
@@ -69,11 +70,13 @@ export const corsAllowedHeaders: readonly string[] = Object.freeze([
 /** Response headers a browser client must be able to read (CORS `exposedHeaders`). */
 export const corsExposedHeaders: readonly string[] = Object.freeze([
   'Location',
+  'Tus-Checksum-Algorithm',
   'Tus-Extension',
   'Tus-Max-Size',
   'Tus-Resumable',
   'Tus-Version',
   'Upload-Defer-Length',
+  'Upload-Expires',
   'Upload-Length',
   'Upload-Metadata',
   'Upload-Offset'

@@ -11,5 +11,5 @@ export async function completeIfDone (context: TusContext, request: TusRequest, 
   if (upload.record.completed || upload.record.fileSize !== upload.offset) return upload
   const { record, filePath } = await context.store.complete(directory, upload.record)
   await context.options.onUploadDone?.(request, toResource(record, upload.offset) as CompletedResource, filePath)
-  return { record, offset: upload.offset }
+  return { ...upload, record }
 }

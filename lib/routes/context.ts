@@ -4,6 +4,7 @@ import type { Locker } from '../lock/locker.js'
 import type { ResolvedOptions } from '../options.js'
 import type { Upload, UploadStore } from '../store/store.js'
 import type { RoutePattern } from '../route-pattern.js'
+import { isExpired } from './expiration.js'
 
 /** What the handlers of one plugin registration share. */
 export interface TusContext {
@@ -34,9 +35,10 @@ export function lockKey (directory: string, uid: string): string {
   return `${directory}\0${uid}`
 }
 
-/** The upload with that id in that directory; a 404 when there is none. */
+/** The upload with that id in that directory; a 404 when there is none, a 410 when it expired. */
 export async function loadUpload (context: TusContext, directory: string, uid: string): Promise<Upload> {
   const upload = await context.store.load(directory, uid)
   if (upload === undefined) throw new errors.FST_TUS_UPLOAD_NOT_FOUND()
+  if (isExpired(context, upload, Date.now())) throw new errors.FST_TUS_UPLOAD_EXPIRED()
   return upload
 }

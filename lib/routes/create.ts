@@ -8,6 +8,7 @@ import { sanitizeFileName } from '../store/paths.js'
 import type { Upload, UploadRecord } from '../store/store.js'
 import { planChecksum } from './checksum.js'
 import { completeIfDone } from './complete.js'
+import { setUploadExpires } from './expiration.js'
 import { lockKey, uploadDirectory, type TusContext, type TusRequest } from './context.js'
 import { checkBodyFits, checkLengthAllowed, receiveBody, stoppedEarly } from './receive-body.js'
 
@@ -43,7 +44,7 @@ export async function create (context: TusContext, request: TusRequest, reply: F
     createdAt: new Date().toISOString(),
     completed: false
   }
-  const created: Upload = { record, offset: 0 }
+  const created: Upload = { record, offset: 0, lastActivity: Date.now() }
   if (withBody) checkBodyFits(context, request, created)
   const lock = await context.locker.acquire(lockKey(directory, uid))
   try {
@@ -52,10 +53,11 @@ export async function create (context: TusContext, request: TusRequest, reply: F
     if (withBody) {
       const received = await receiveBody(context, request, directory, created, lock.signal, checksum)
       reply.header('upload-offset', received.upload.offset)
+      setUploadExpires(context, reply, received.upload)
       const error = stoppedEarly(context, received.upload, received.end)
       if (error !== undefined) throw error
     } else {
-      await completeIfDone(context, request, directory, created)
+      setUploadExpires(context, reply, await completeIfDone(context, request, directory, created))
     }
   } finally {
     lock.release()

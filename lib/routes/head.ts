@@ -2,6 +2,7 @@ import type { FastifyReply } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { TusResumable } from '../protocol/headers.js'
 import { completeIfDone } from './complete.js'
+import { setUploadExpires } from './expiration.js'
 import { loadUpload, lockKey, uploadDirectory, type TusContext, type TusRequest, type UploadParams } from './context.js'
 
 export const headHeaders = Type.Object({ 'tus-resumable': TusResumable })
@@ -29,5 +30,6 @@ export async function head (context: TusContext, request: TusRequest<UploadParam
   if (record.fileSize === null) reply.header('upload-defer-length', '1')
   else reply.header('upload-length', record.fileSize)
   if (record.metadataHeader !== null) reply.header('upload-metadata', record.metadataHeader)
+  setUploadExpires(context, reply, upload)
   reply.code(200).send()
 }

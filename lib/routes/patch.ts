@@ -4,6 +4,7 @@ import { errors } from '../errors.js'
 import { NonNegativeInteger, OffsetOctetStream, TusResumable, parseInteger } from '../protocol/headers.js'
 import type { Upload } from '../store/store.js'
 import { planChecksum } from './checksum.js'
+import { setUploadExpires } from './expiration.js'
 import { loadUpload, lockKey, uploadDirectory, type TusContext, type TusRequest, type UploadParams } from './context.js'
 import { checkLengthAllowed, receiveBody, stoppedEarly } from './receive-body.js'
 
@@ -36,6 +37,7 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
     if (declaredLength !== undefined) upload = await declareLength(context, directory, upload, declaredLength)
     const received = await receiveBody(context, request, directory, upload, lock.signal, checksum)
     reply.header('upload-offset', received.upload.offset)
+    setUploadExpires(context, reply, received.upload)
     const error = stoppedEarly(context, received.upload, received.end)
     if (error !== undefined) throw error
     reply.code(204).send()
@@ -53,5 +55,5 @@ async function declareLength (context: TusContext, directory: string, upload: Up
   }
   if (length < offset) throw new errors.FST_TUS_LENGTH_BELOW_OFFSET(length, offset)
   checkLengthAllowed(context, length)
-  return { record: await context.store.declareLength(directory, record, length), offset }
+  return { ...upload, record: await context.store.declareLength(directory, record, length) }
 }

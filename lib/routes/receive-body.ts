@@ -33,7 +33,8 @@ export async function receiveBody (
   const kept = problem !== undefined || (checksum !== undefined && end !== 'ended') ? 0 : written
   if (checksum !== undefined || kept !== written) record = await context.store.settleUnverified(directory, record, offset + kept)
   if (problem !== undefined) throw problem
-  return { upload: await completeIfDone(context, request, directory, { record, offset: offset + kept }), end }
+  const lastActivity = kept > 0 ? Date.now() : upload.lastActivity
+  return { upload: await completeIfDone(context, request, directory, { record, offset: offset + kept, lastActivity }), end }
 }
 
 /** The largest length an upload may reach. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { open, link, mkdir, readFile, rename, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises'
+import { open, link, mkdir, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { nanoid } from 'nanoid'
@@ -30,7 +30,7 @@ export class FileStore implements UploadStore {
   async create (dir: string, record: UploadRecord): Promise<void> {
     await mkdir(join(dir, STATE_DIR), { recursive: true })
     await this.#writeRecord(dir, record)
-    if (this.#options.allowOverwriteFiles) return
+    if (!this.#reservesName(record)) return
     try {
       await this.#reserveName(dir, record)
     } catch (error) {
@@ -48,9 +48,11 @@ export class FileStore implements UploadStore {
     } catch (error) {
       throw new errors.FST_TUS_CORRUPT_METADATA(uid, (error as Error).message)
     }
-    if (record.completed) return { record, offset: record.fileSize as number }
-    const size = await unless('ENOENT', stat(dataPath(dir, uid)).then((stats) => stats.size), 0)
-    return { record, offset: Math.min(size, record.unverifiedFrom ?? size) }
+    const created = Date.parse(record.createdAt)
+    if (record.completed) return { record, offset: record.fileSize as number, lastActivity: created }
+    const data = await unless('ENOENT', stat(dataPath(dir, uid)), undefined)
+    const size = data?.size ?? 0
+    return { record, offset: Math.min(size, record.unverifiedFrom ?? size), lastActivity: data?.mtimeMs ?? created }
   }
 
   async declareLength (dir: string, record: UploadRecord, fileSize: number): Promise<UploadRecord> {
@@ -98,7 +100,7 @@ export class FileStore implements UploadStore {
     }
     const completed = { ...record, completed: true }
     await this.#writeRecord(dir, completed)
-    await unlink(data)
+    await rm(data, { force: true })
     await this.#releaseName(dir, record)
     return { record: completed, filePath }
   }
@@ -107,6 +109,35 @@ export class FileStore implements UploadStore {
     await rm(recordPath(dir, record.uid), { force: true })
     await rm(dataPath(dir, record.uid), { force: true })
     if (!record.completed) await this.#releaseName(dir, record)
+  }
+
+  async list (dir: string): Promise<string[]> {
+    const names = await unless('ENOENT', readdir(join(dir, STATE_DIR)), [])
+    return names.filter((name) => name.endsWith(RECORD)).map((name) => name.slice(0, -RECORD.length))
+  }
+
+  async sweep (dir: string, before: number): Promise<number> {
+    const stateDir = join(dir, STATE_DIR)
+    const names = await unless('ENOENT', readdir(stateDir), [])
+    const uids = new Set(names.filter((name) => name.endsWith(RECORD)).map((name) => name.slice(0, -RECORD.length)))
+    let removed = 0
+    for (const name of names) {
+      const path = join(stateDir, name)
+      if (await this.#isLeftover(dir, name, path, uids, before)) {
+        await rm(path, { force: true })
+        removed++
+      }
+    }
+    return removed
+  }
+
+  async #isLeftover (dir: string, name: string, path: string, uids: ReadonlySet<string>, before: number): Promise<boolean> {
+    if (name.endsWith('.tmp')) return unless('ENOENT', stat(path).then((stats) => stats.mtimeMs < before), false)
+    const [stem = '', kind] = name.split('.')
+    if (kind === 'final') return !uids.has(stem)
+    if (kind === 'part') return !uids.has(stem) || (await this.load(dir, stem))?.record.completed !== false
+    if (kind === 'name') return !uids.has(await unless('ENOENT', readFile(path, 'utf8'), stem))
+    return false
   }
 
   async #writeRecord (dir: string, record: UploadRecord): Promise<void> {
@@ -128,16 +159,26 @@ export class FileStore implements UploadStore {
     if (await exists(join(dir, record.fileName))) throw new errors.FST_TUS_FILE_EXISTS(record.fileName)
   }
 
+  /**
+   * Whether an upload reserves its file name: only when files are never
+   * overwritten, and not when it is named by its own (unique) id.
+   */
+  #reservesName (record: UploadRecord): boolean {
+    return !this.#options.allowOverwriteFiles && record.fileName !== record.uid
+  }
+
   async #releaseName (dir: string, record: UploadRecord): Promise<void> {
-    if (this.#options.allowOverwriteFiles) return
+    if (!this.#reservesName(record)) return
     const reservation = reservationPath(dir, record.fileName)
     const owner = await readFile(reservation, 'utf8').catch(() => undefined)
     if (owner === record.uid) await rm(reservation, { force: true })
   }
 }
 
+const RECORD = '.json'
+
 function recordPath (dir: string, uid: string): string {
-  return join(dir, STATE_DIR, `${uid}.json`)
+  return join(dir, STATE_DIR, uid + RECORD)
 }
 
 function dataPath (dir: string, uid: string): string {

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path'
+import { readdir } from 'node:fs/promises'
+import { join, resolve, sep } from 'node:path'
 import { errors } from '../errors.js'
 
 /** An `uploadPath` with `{param}` placeholders, ready to be filled per request. */
@@ -7,6 +8,8 @@ export interface UploadPathTemplate {
   readonly params: readonly string[]
   /** Fills the placeholders from route params; a value that is not one plain path segment is a 404. */
   resolve (params: Readonly<Record<string, string | undefined>>): string
+  /** Every existing directory the template can resolve to. */
+  directories (): Promise<string[]>
 }
 
 const PLACEHOLDER = /\{([^{}]*)\}/g
@@ -31,8 +34,26 @@ export function parseUploadPath (uploadPath: string): UploadPathTemplate {
         if (!isSafeSegment(value)) throw new errors.FST_TUS_INVALID_ROUTE_PARAM(name)
         return value
       })
+    },
+    async directories () {
+      return expand(sep, absolute.split(sep).filter((segment) => segment !== ''))
     }
   }
+}
+
+/** The existing directories under `base` that the segments match, placeholders matching any name. */
+async function expand (base: string, segments: readonly string[]): Promise<string[]> {
+  const [segment, ...rest] = segments
+  if (segment === undefined) return [base]
+  if (!segment.includes('{')) return expand(join(base, segment), rest)
+  const pattern = new RegExp(`^${segment.split(PLACEHOLDER).map((part, index) => index % 2 === 1 ? '.+' : escapeRegExp(part)).join('')}$`)
+  const entries = await readdir(base, { withFileTypes: true }).catch(() => [])
+  const matching = entries.filter((entry) => entry.isDirectory() && pattern.test(entry.name))
+  return (await Promise.all(matching.map((entry) => expand(join(base, entry.name), rest)))).flat()
+}
+
+function escapeRegExp (text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 function isSafeSegment (value: string): boolean {

@@ -23,6 +23,8 @@ export interface UploadRecord {
 export interface Upload {
   readonly record: UploadRecord
   readonly offset: number
+  /** When its data last changed (epoch ms): the data file's mtime, or its creation before any byte. */
+  readonly lastActivity: number
 }
 
 /**
@@ -46,4 +48,12 @@ export interface UploadStore {
   complete (dir: string, record: UploadRecord): Promise<{ record: UploadRecord, filePath: string }>
   /** Forgets the upload: its metadata, its unfinished data and its name reservation. */
   remove (dir: string, record: UploadRecord): Promise<void>
+  /** The ids of the uploads that have a record in the directory. */
+  list (dir: string): Promise<string[]>
+  /**
+   * Removes what interrupted writes left behind: temporary files older than
+   * `before` (epoch ms), data and name reservations whose upload has no record,
+   * staging links of completions. Returns how many files went.
+   */
+  sweep (dir: string, before: number): Promise<number>
 }
