@@ -54,6 +54,12 @@ export const errors = {
     'FST_TUS_CHECKSUM_MISMATCH', 'The body does not match its %s checksum; it was discarded', 460),
   FST_TUS_CHECKSUM_TRAILER: createError<[string]>(
     'FST_TUS_CHECKSUM_TRAILER', 'Checksum trailer: %s; the body was discarded', 400),
+  FST_TUS_INVALID_CONCAT: createError<[string]>(
+    'FST_TUS_INVALID_CONCAT', 'Invalid concatenation: %s', 400),
+  FST_TUS_FINAL_UPLOAD: createError(
+    'FST_TUS_FINAL_UPLOAD', 'A final upload cannot be patched: it is made of its partial uploads', 403),
+  FST_TUS_CONCAT_BROKEN: createError(
+    'FST_TUS_CONCAT_BROKEN', 'A partial upload of this final upload is gone; it can never complete', 410),
   FST_TUS_INSUFFICIENT_STORAGE: createError(
     'FST_TUS_INSUFFICIENT_STORAGE', 'The server has no room left for this upload; the bytes received so far are kept', 507),
   FST_TUS_CORRUPT_METADATA: createError<[string, string]>(

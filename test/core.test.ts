@@ -10,7 +10,7 @@ t.test('OPTIONS describes the server without needing Tus-Resumable', async (t) =
     t.equal(response.statusCode, 204, url)
     t.equal(response.headers['tus-version'], '1.0.0')
     t.equal(response.headers['tus-resumable'], '1.0.0')
-    t.equal(response.headers['tus-extension'], 'creation,creation-with-upload,creation-defer-length,termination,checksum,checksum-trailer')
+    t.equal(response.headers['tus-extension'], 'creation,creation-with-upload,creation-defer-length,termination,checksum,checksum-trailer,concatenation,concatenation-unfinished')
     t.equal(response.headers['tus-checksum-algorithm'], 'sha1,md5,sha256,sha512')
     t.equal(response.headers['tus-max-size'], '1000')
   }

@@ -5,7 +5,7 @@ import { OCTET, TUS, buildApp, createUpload } from './helpers.js'
 t.test('each optional extension can be turned off, and Tus-Extension says exactly what is on', async (t) => {
   const { app, dir } = await buildApp(t, { disabledExtensions: ['creation-with-upload', 'creation-defer-length', 'termination'] })
   const options = await app.inject({ method: 'OPTIONS', url: '/uploads' })
-  t.equal(options.headers['tus-extension'], 'creation,checksum,checksum-trailer')
+  t.equal(options.headers['tus-extension'], 'creation,checksum,checksum-trailer,concatenation,concatenation-unfinished')
 
   const withBody = await createUpload(app, { 'upload-length': '3', 'content-type': OCTET }, '/uploads', 'abc')
   t.equal(withBody.response.statusCode, 400)

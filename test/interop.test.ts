@@ -309,3 +309,24 @@ t.test('Upload.terminate removes an aborted upload', async (t) => {
   t.equal(done.calls.length, 0)
   t.equal(failed, undefined, 'the aborted upload reported no error')
 })
+
+t.test('parallelUploads: 4 partial uploads and a final one, 64 MiB byte-exact', async (t) => {
+  const done = doneRecorder()
+  const { app, dir, endpoint } = await startServer(t, { onUploadDone: done.onUploadDone })
+  const data = seededBytes(64 * MiB, 4)
+  const { upload, exchanges, finished } = track(data, { endpoint, parallelUploads: 4, metadata: { filename: 'parallel.bin' } })
+  upload.start()
+  await within('the parallel upload', finished, 45_000)
+
+  const creations = exchanges.filter((exchange) => exchange.method === 'POST')
+  t.equal(creations.length, 5, 'four partial uploads and the final one')
+  const final = creations.at(-1) as Exchange
+  t.equal(final.status, 201)
+  const stored = await readFile(join(dir, 'parallel.bin'))
+  t.equal(firstDifference(stored, data), -1, 'the final file is byte-exact')
+  t.equal(done.calls.length, 1, 'onUploadDone once, for the final upload')
+  t.equal(done.calls[0]?.resource.fileSize, data.length)
+  const url = upload.url as string
+  t.equal(await offsetOf(app, url), data.length)
+  t.same(await readdir(join(dir, '.metadata')), [`${uidOfUrl(url)}.json`], 'the partial uploads are gone')
+})

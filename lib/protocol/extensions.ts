@@ -6,7 +6,9 @@ export const EXTENSIONS = [
   'termination',
   'expiration',
   'checksum',
-  'checksum-trailer'
+  'checksum-trailer',
+  'concatenation',
+  'concatenation-unfinished'
 ] as const
 
 export type TusExtension = typeof EXTENSIONS[number]
@@ -19,7 +21,8 @@ export const OPTIONAL_EXTENSIONS: readonly TusExtension[] = EXTENSIONS.filter((n
 
 /** Extensions that only make sense with another one. */
 const REQUIRES: Partial<Record<TusExtension, TusExtension>> = {
-  'checksum-trailer': 'checksum'
+  'checksum-trailer': 'checksum',
+  'concatenation-unfinished': 'concatenation'
 }
 
 /** The extensions left on when `disabled` are turned off, with those that depend on them. */

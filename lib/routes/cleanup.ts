@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { lockKey, type TusContext } from './context.js'
+import { isBrokenFinal } from './concat.js'
 import { isExpired } from './expiration.js'
 
 /** What a cleanup removed. */
@@ -92,13 +93,13 @@ async function cleanup (context: TusContext, log: FastifyBaseLogger): Promise<Cl
   return report
 }
 
-/** Removes one upload if it is expired and nobody is writing to it. */
+/** Removes one upload if it is expired (or a final one whose partials expired) and nobody is writing to it. */
 async function expire (context: TusContext, directory: string, uid: string, now: number): Promise<boolean> {
   const lock = context.locker.tryAcquire(lockKey(directory, uid))
   if (lock === undefined) return false
   try {
     const upload = await context.store.load(directory, uid)
-    if (upload === undefined || !isExpired(context, upload, now)) return false
+    if (upload === undefined || (!isExpired(context, upload, now) && !await isBrokenFinal(context, directory, upload))) return false
     await context.store.remove(directory, upload.record)
     return true
   } finally {

@@ -1,15 +1,15 @@
 import type { FastifyReply } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { nanoid } from 'nanoid'
 import { errors } from '../errors.js'
 import { DeferLength, MetadataHeader, NonNegativeInteger, TusResumable, isOffsetOctetStream, parseInteger } from '../protocol/headers.js'
-import { decodeMetadata } from '../protocol/metadata.js'
-import { sanitizeFileName } from '../store/paths.js'
-import type { Upload, UploadRecord } from '../store/store.js'
+import { parseConcat, type ConcatRequest } from '../protocol/concat.js'
+import type { Upload } from '../store/store.js'
 import { planChecksum } from './checksum.js'
 import { completeIfDone } from './complete.js'
+import { createFinal, finishFinalsOf } from './concat.js'
 import { setUploadExpires } from './expiration.js'
 import { lockKey, uploadDirectory, type TusContext, type TusRequest } from './context.js'
+import { location, newRecord } from './new-upload.js'
 import { checkBodyFits, checkLengthAllowed, receiveBody, stoppedEarly } from './receive-body.js'
 
 export const createHeaders = Type.Object({
@@ -27,42 +27,45 @@ export const createHeaders = Type.Object({
  */
 export async function create (context: TusContext, request: TusRequest, reply: FastifyReply): Promise<void> {
   const { headers } = request
+  const concat = concatOf(context, headers['upload-concat'])
+  if (concat?.kind === 'final') return await createFinal(context, request, reply, concat.urls)
   const fileSize = announcedLength(context, headers['upload-length'], headers['upload-defer-length'])
-  const metadataHeader = headers['upload-metadata'] ?? null
-  const metadata = metadataHeader === null ? {} : decodeMetadata(metadataHeader)
+  const record = newRecord(request, fileSize, concat)
   const withBody = request.body !== undefined
   if (withBody) checkBodyAllowed(context, headers['content-type'])
   const checksum = withBody ? planChecksum(context, request) : undefined
   const directory = uploadDirectory(context, request)
-  const uid = nanoid()
-  const record: UploadRecord = {
-    uid,
-    fileName: sanitizeFileName(metadata.filename, uid),
-    fileSize,
-    metadataHeader,
-    metadata,
-    createdAt: new Date().toISOString(),
-    completed: false
-  }
+  const { uid } = record
   const created: Upload = { record, offset: 0, lastActivity: Date.now() }
   if (withBody) checkBodyFits(context, request, created)
   const lock = await context.locker.acquire(lockKey(directory, uid))
+  let upload = created
   try {
     await context.store.create(directory, record)
     reply.header('location', location(context, request, uid))
     if (withBody) {
       const received = await receiveBody(context, request, directory, created, lock.signal, checksum)
-      reply.header('upload-offset', received.upload.offset)
-      setUploadExpires(context, reply, received.upload)
-      const error = stoppedEarly(context, received.upload, received.end)
+      upload = received.upload
+      reply.header('upload-offset', upload.offset)
+      setUploadExpires(context, reply, upload)
+      const error = stoppedEarly(context, upload, received.end)
       if (error !== undefined) throw error
     } else {
-      setUploadExpires(context, reply, await completeIfDone(context, request, directory, created))
+      upload = await completeIfDone(context, request, directory, created)
+      setUploadExpires(context, reply, upload)
     }
   } finally {
     lock.release()
   }
+  await finishFinalsOf(context, request, directory, upload)
   reply.code(201).send()
+}
+
+/** `Upload-Concat`, when the concatenation extension is on. */
+function concatOf (context: TusContext, value: string | undefined): ConcatRequest | undefined {
+  if (value === undefined) return undefined
+  if (!context.options.extensions.has('concatenation')) throw new errors.FST_TUS_EXTENSION_DISABLED('concatenation')
+  return parseConcat(value)
 }
 
 /** `Upload-Length`, or `null` for `Upload-Defer-Length: 1`: exactly one of them, within the maximum size. */
@@ -82,10 +85,4 @@ function announcedLength (context: TusContext, length: string | undefined, defer
 function checkBodyAllowed (context: TusContext, contentType: string | undefined): void {
   if (!context.options.extensions.has('creation-with-upload')) throw new errors.FST_TUS_EXTENSION_DISABLED('creation-with-upload')
   if (!isOffsetOctetStream(contentType)) throw new errors.FST_TUS_UNSUPPORTED_MEDIA_TYPE(JSON.stringify(contentType ?? 'nothing'))
-}
-
-function location (context: TusContext, request: TusRequest, uid: string): string {
-  const path = context.resourceRoute.fill(context.resourceRouteName, { ...request.params, uid })
-  if (context.options.relativeLocation || request.host === undefined) return path
-  return `${request.protocol}://${request.host}${path}`
 }

@@ -4,12 +4,16 @@ import type { TusContext } from './context.js'
 
 /**
  * When an unfinished upload expires (epoch ms): `expiration` after its last
- * write. Never for a completed upload, nor for one whose bytes have all arrived.
+ * write. Never for a completed upload, nor for one whose bytes have all arrived,
+ * nor for a final upload (it lives as long as its partials). A partial upload
+ * expires even when complete: it is nothing until a final upload uses it.
  */
 export function expiresAt (context: TusContext, upload: Upload): number | undefined {
   const { expiration } = context.options
-  if (expiration === undefined || upload.record.completed || upload.offset === upload.record.fileSize) return undefined
-  return upload.lastActivity + expiration
+  const { record, offset, lastActivity } = upload
+  if (expiration === undefined || record.concat?.kind === 'final') return undefined
+  if (record.concat?.kind !== 'partial' && (record.completed || offset === record.fileSize)) return undefined
+  return lastActivity + expiration
 }
 
 export function isExpired (context: TusContext, upload: Upload, now: number): boolean {

@@ -4,6 +4,7 @@ import { errors } from '../errors.js'
 import { NonNegativeInteger, OffsetOctetStream, TusResumable, parseInteger } from '../protocol/headers.js'
 import type { Upload } from '../store/store.js'
 import { planChecksum } from './checksum.js'
+import { finishFinalsOf } from './concat.js'
 import { setUploadExpires } from './expiration.js'
 import { loadUpload, lockKey, uploadDirectory, type TusContext, type TusRequest, type UploadParams } from './context.js'
 import { checkLengthAllowed, receiveBody, stoppedEarly } from './receive-body.js'
@@ -28,22 +29,25 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
   const directory = uploadDirectory(context, request)
   const { uid } = request.params
   const lock = await context.locker.acquire(lockKey(directory, uid))
+  let received
   try {
     let upload = await loadUpload(context, directory, uid)
+    if (upload.record.concat?.kind === 'final') throw new errors.FST_TUS_FINAL_UPLOAD()
     if (clientOffset !== upload.offset) {
       reply.header('upload-offset', upload.offset)
       throw new errors.FST_TUS_OFFSET_MISMATCH(clientOffset, upload.offset)
     }
     if (declaredLength !== undefined) upload = await declareLength(context, directory, upload, declaredLength)
-    const received = await receiveBody(context, request, directory, upload, lock.signal, checksum)
+    received = await receiveBody(context, request, directory, upload, lock.signal, checksum)
     reply.header('upload-offset', received.upload.offset)
     setUploadExpires(context, reply, received.upload)
     const error = stoppedEarly(context, received.upload, received.end)
     if (error !== undefined) throw error
-    reply.code(204).send()
   } finally {
     lock.release()
   }
+  await finishFinalsOf(context, request, directory, received.upload)
+  reply.code(204).send()
 }
 
 /** Sets the length of a deferred upload, once; the same length sent again is accepted. */

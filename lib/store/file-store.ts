@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { open, link, mkdir, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { appendFile, open, link, mkdir, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { nanoid } from 'nanoid'
@@ -49,7 +50,7 @@ export class FileStore implements UploadStore {
       throw new errors.FST_TUS_CORRUPT_METADATA(uid, (error as Error).message)
     }
     const created = Date.parse(record.createdAt)
-    if (record.completed) return { record, offset: record.fileSize as number, lastActivity: created }
+    if (record.completed && record.concat?.kind !== 'partial') return { record, offset: record.fileSize as number, lastActivity: created }
     const data = await unless('ENOENT', stat(dataPath(dir, uid)), undefined)
     const size = data?.size ?? 0
     return { record, offset: Math.min(size, record.unverifiedFrom ?? size), lastActivity: data?.mtimeMs ?? created }
@@ -87,8 +88,13 @@ export class FileStore implements UploadStore {
 
   async complete (dir: string, record: UploadRecord): Promise<{ record: UploadRecord, filePath: string }> {
     const data = dataPath(dir, record.uid)
-    const filePath = join(dir, record.fileName)
     await (await open(data, 'a')).close() // an empty upload has had no data file until now
+    if (record.concat?.kind === 'partial') {
+      const completed = { ...record, completed: true }
+      await this.#writeRecord(dir, completed)
+      return { record: completed, filePath: data }
+    }
+    const filePath = join(dir, record.fileName)
     if (this.#options.allowOverwriteFiles) {
       // a second name for the data, renamed over the target: atomic replacement
       const staged = join(dir, STATE_DIR, `${record.uid}.final`)
@@ -105,9 +111,36 @@ export class FileStore implements UploadStore {
     return { record: completed, filePath }
   }
 
+  async concatenate (dir: string, final: UploadRecord, signal: AbortSignal): Promise<AppendResult> {
+    const partials = (final.concat as { partials: readonly string[] }).partials
+    const handle = await open(dataPath(dir, final.uid), 'w')
+    let written = 0
+    try {
+      for (const partial of partials) {
+        const source = createReadStream(dataPath(dir, partial))
+        const result = await appendStream(handle.fd, source, Infinity, signal).finally(() => source.destroy())
+        written += result.written
+        if (result.end !== 'ended') return { written, end: result.end }
+      }
+    } finally {
+      await handle.close()
+    }
+    return { written, end: 'ended' }
+  }
+
+  async addFinal (dir: string, partialUid: string, finalUid: string): Promise<void> {
+    await appendFile(finalsPath(dir, partialUid), `${finalUid}\n`)
+  }
+
+  async finalsOf (dir: string, partialUid: string): Promise<string[]> {
+    const text = await unless('ENOENT', readFile(finalsPath(dir, partialUid), 'utf8'), '')
+    return text.split('\n').filter((line) => line !== '')
+  }
+
   async remove (dir: string, record: UploadRecord): Promise<void> {
     await rm(recordPath(dir, record.uid), { force: true })
     await rm(dataPath(dir, record.uid), { force: true })
+    await rm(finalsPath(dir, record.uid), { force: true })
     if (!record.completed) await this.#releaseName(dir, record)
   }
 
@@ -134,8 +167,11 @@ export class FileStore implements UploadStore {
   async #isLeftover (dir: string, name: string, path: string, uids: ReadonlySet<string>, before: number): Promise<boolean> {
     if (name.endsWith('.tmp')) return unless('ENOENT', stat(path).then((stats) => stats.mtimeMs < before), false)
     const [stem = '', kind] = name.split('.')
-    if (kind === 'final') return !uids.has(stem)
-    if (kind === 'part') return !uids.has(stem) || (await this.load(dir, stem))?.record.completed !== false
+    if (kind === 'final' || kind === 'finals') return !uids.has(stem)
+    if (kind === 'part') {
+      const record = uids.has(stem) ? (await this.load(dir, stem))?.record : undefined
+      return record === undefined || (record.completed && record.concat?.kind !== 'partial')
+    }
     if (kind === 'name') return !uids.has(await unless('ENOENT', readFile(path, 'utf8'), stem))
     return false
   }
@@ -183,6 +219,10 @@ function recordPath (dir: string, uid: string): string {
 
 function dataPath (dir: string, uid: string): string {
   return join(dir, STATE_DIR, `${uid}.part`)
+}
+
+function finalsPath (dir: string, uid: string): string {
+  return join(dir, STATE_DIR, `${uid}.finals`)
 }
 
 function reservationPath (dir: string, fileName: string): string {

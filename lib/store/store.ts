@@ -17,7 +17,13 @@ export interface UploadRecord {
    * past it are not verified and do not count, and are cut off if a crash left them.
    */
   readonly unverifiedFrom?: number
+  /** Concatenation: a partial upload, or a final one made of partial uploads (ids, in order). */
+  readonly concat?: UploadConcat
 }
+
+export type UploadConcat =
+  | { readonly kind: 'partial' }
+  | { readonly kind: 'final', readonly partials: readonly string[], readonly header: string }
 
 /** An upload as it stands: its record and the bytes on disk. */
 export interface Upload {
@@ -44,9 +50,18 @@ export interface UploadStore {
   markUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord>
   /** Ends a verification: keeps the data up to `offset` (cutting the rest) and clears the mark. */
   settleUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord>
-  /** Moves the data to the completed file; returns the record and the file's path. */
+  /**
+   * Moves the data to the completed file; returns the record and the file's path.
+   * A partial upload keeps its data where it is, for its final upload.
+   */
   complete (dir: string, record: UploadRecord): Promise<{ record: UploadRecord, filePath: string }>
-  /** Forgets the upload: its metadata, its unfinished data and its name reservation. */
+  /** Fills a final upload's data with its partials' data, in order, each read once; returns the bytes written. */
+  concatenate (dir: string, final: UploadRecord, signal: AbortSignal): Promise<AppendResult>
+  /** Notes that a final upload waits for a partial one, so that the partial's completion can find it. */
+  addFinal (dir: string, partialUid: string, finalUid: string): Promise<void>
+  /** The final uploads that named a partial upload. */
+  finalsOf (dir: string, partialUid: string): Promise<string[]>
+  /** Forgets the upload: its metadata, its unfinished data, its name reservation, the finals it waits for. */
   remove (dir: string, record: UploadRecord): Promise<void>
   /** The ids of the uploads that have a record in the directory. */
   list (dir: string): Promise<string[]>

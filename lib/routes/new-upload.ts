@@ -1,0 +1,33 @@
+import { nanoid } from 'nanoid'
+import { decodeMetadata } from '../protocol/metadata.js'
+import { sanitizeFileName } from '../store/paths.js'
+import type { UploadConcat, UploadRecord } from '../store/store.js'
+import type { TusContext, TusRequest } from './context.js'
+
+/**
+ * The record of an upload a creation request asks for: a fresh id, the decoded
+ * `Upload-Metadata`, and the completed file's name (a partial upload is never
+ * a file of its own, so it is named by its id).
+ */
+export function newRecord (request: TusRequest, fileSize: number | null, concat?: UploadConcat): UploadRecord {
+  const metadataHeader = request.headers['upload-metadata'] ?? null
+  const metadata = metadataHeader === null ? {} : decodeMetadata(metadataHeader)
+  const uid = nanoid()
+  return {
+    uid,
+    fileName: concat?.kind === 'partial' ? uid : sanitizeFileName(metadata.filename, uid),
+    fileSize,
+    metadataHeader,
+    metadata,
+    createdAt: new Date().toISOString(),
+    completed: false,
+    ...(concat === undefined ? {} : { concat })
+  }
+}
+
+/** The upload's URL: absolute from the request's protocol and host (trustProxy-aware), or a path. */
+export function location (context: TusContext, request: TusRequest, uid: string): string {
+  const path = context.resourceRoute.fill(context.resourceRouteName, { ...request.params, uid })
+  if (context.options.relativeLocation || request.host === undefined) return path
+  return `${request.protocol}://${request.host}${path}`
+}
