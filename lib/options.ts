@@ -35,6 +35,8 @@ export interface FastifyTusOptions {
   expiration?: number
   /** Milliseconds between automatic runs of `app.tusCleanup()`. Default: none (run it yourself). */
   cleanupInterval?: number
+  /** Serve requests that carry `Upload-Draft-Interop-Version` (5, 6, 8) by the IETF resumable-upload draft. Default `true`. */
+  ietfDraft?: boolean
 }
 
 /** Options after validation, with defaults applied. */
@@ -56,6 +58,7 @@ export interface ResolvedOptions {
   readonly checksumAlgorithms: readonly ChecksumAlgorithm[]
   readonly expiration: number | undefined
   readonly cleanupInterval: number | undefined
+  readonly ietfDraft: boolean
 }
 
 const invalid = (name: string, problem: string): Error => new errors.FST_TUS_INVALID_OPTION(name, problem)
@@ -69,7 +72,7 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
     uploadPath, uploadUrl = '/uploads', uploadResourceName, allowOverwriteFiles = false, maxSize,
     relativeLocation = false, onRequest = [], onUploadDone,
     jsonDumps = JSON.stringify, jsonLoads = JSON.parse,
-    disabledExtensions = [], checksumAlgorithms = [...CHECKSUM_ALGORITHMS], expiration, cleanupInterval
+    disabledExtensions = [], checksumAlgorithms = [...CHECKSUM_ALGORITHMS], expiration, cleanupInterval, ietfDraft = true
   } = options
 
   if (typeof uploadPath !== 'string' || uploadPath === '') throw invalid('uploadPath', 'must be a non-empty string')
@@ -87,6 +90,7 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
   }
   checkBoolean('allowOverwriteFiles', allowOverwriteFiles)
   checkBoolean('relativeLocation', relativeLocation)
+  checkBoolean('ietfDraft', ietfDraft)
   checkPositive('maxSize', maxSize, 'bytes')
   checkPositive('expiration', expiration, 'milliseconds')
   checkPositive('cleanupInterval', cleanupInterval, 'milliseconds')
@@ -113,7 +117,8 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
     extensions: enabledExtensions(expiration === undefined ? [...disabledExtensions, 'expiration'] : disabledExtensions),
     checksumAlgorithms,
     expiration,
-    cleanupInterval
+    cleanupInterval,
+    ietfDraft
   }
 }
 

@@ -56,11 +56,14 @@ export function headerError (name: string, value: unknown, schema: TSchema): Err
 
 /** Request headers a browser client must be allowed to send (CORS `allowedHeaders`). */
 export const corsAllowedHeaders: readonly string[] = Object.freeze([
+  'Content-Disposition',
   'Content-Type',
   'Tus-Resumable',
   'Upload-Checksum',
+  'Upload-Complete',
   'Upload-Concat',
   'Upload-Defer-Length',
+  'Upload-Draft-Interop-Version',
   'Upload-Length',
   'Upload-Metadata',
   'Upload-Offset',
@@ -76,10 +79,12 @@ export const corsExposedHeaders: readonly string[] = Object.freeze([
   'Tus-Max-Size',
   'Tus-Resumable',
   'Tus-Version',
+  'Upload-Complete',
   'Upload-Concat',
   'Upload-Defer-Length',
   'Upload-Expires',
   'Upload-Length',
+  'Upload-Limit',
   'Upload-Metadata',
   'Upload-Offset'
 ])

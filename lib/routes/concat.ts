@@ -30,7 +30,7 @@ export async function createFinal (context: TusContext, request: TusRequest, rep
   }
   const fileSize = partials.reduce((sum, partial) => sum + (partial.record.fileSize as number), 0)
   checkLengthAllowed(context, fileSize)
-  const record = newRecord(request, fileSize, { kind: 'final', partials: partialIds, header: headers['upload-concat'] as string })
+  const record = newRecord(request, fileSize, { concat: { kind: 'final', partials: partialIds, header: headers['upload-concat'] as string } })
   await context.store.create(directory, record)
   // noted before the partials are looked at again, so that a partial completing meanwhile finds this final
   for (const uid of new Set(partialIds)) await context.store.addFinal(directory, uid, record.uid)

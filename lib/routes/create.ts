@@ -30,7 +30,7 @@ export async function create (context: TusContext, request: TusRequest, reply: F
   const concat = concatOf(context, headers['upload-concat'])
   if (concat?.kind === 'final') return await createFinal(context, request, reply, concat.urls)
   const fileSize = announcedLength(context, headers['upload-length'], headers['upload-defer-length'])
-  const record = newRecord(request, fileSize, concat)
+  const record = newRecord(request, fileSize, { concat })
   const withBody = request.body !== undefined
   if (withBody) checkBodyAllowed(context, headers['content-type'])
   const checksum = withBody ? planChecksum(context, request) : undefined

@@ -6,12 +6,16 @@ import type { TusContext, TusRequest } from './context.js'
 
 /**
  * The record of an upload a creation request asks for: a fresh id, the decoded
- * `Upload-Metadata`, and the completed file's name (a partial upload is never
- * a file of its own, so it is named by its id).
+ * `Upload-Metadata` (its `filename` defaulting to `fileName`, from elsewhere in
+ * the request), and the completed file's name (a partial upload is never a file
+ * of its own, so it is named by its id).
  */
-export function newRecord (request: TusRequest, fileSize: number | null, concat?: UploadConcat): UploadRecord {
+export function newRecord (
+  request: TusRequest, fileSize: number | null, { concat, fileName }: { concat?: UploadConcat, fileName?: string } = {}
+): UploadRecord {
   const metadataHeader = request.headers['upload-metadata'] ?? null
   const metadata = metadataHeader === null ? {} : decodeMetadata(metadataHeader)
+  if (metadata.filename === undefined && fileName !== undefined) metadata.filename = fileName
   const uid = nanoid()
   return {
     uid,

@@ -1,23 +1,31 @@
-import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
-import { errors } from '../errors.js'
+import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
 import { Type, type TObject } from '@sinclair/typebox'
+import { errors } from '../errors.js'
+import { DRAFT_VERSIONS, draftVersionOf } from '../protocol/draft.js'
 import { TUS_VERSION, announcedBodyLength } from '../protocol/headers.js'
 import { RouteParam, UploadId } from '../protocol/params.js'
 import type { TusContext, TusRequest } from './context.js'
-import { create, createHeaders } from './create.js'
-import { deleteHeaders, terminate } from './delete.js'
-import { head, headHeaders } from './head.js'
-import { describe } from './options.js'
-import { override, overrideHeaders } from './override.js'
-import { patch, patchHeaders } from './patch.js'
+import { draftProtocol, unsupportedDraft } from './draft/protocol.js'
+import { tus, type Handler, type Operation, type Protocol } from './protocol.js'
 import { tusValidatorCompiler } from './validation.js'
 
-type Handler = (context: TusContext, request: TusRequest<any>, reply: FastifyReply) => Promise<void>
+/** The router constraint that sends requests with `Upload-Draft-Interop-Version` to the draft's routes. */
+const DRAFT_CONSTRAINT = 'tusDraftInteropVersion'
+
+/** Where one registration's routes are, and the schemas of their route params. */
+interface Urls {
+  readonly creation: readonly string[]
+  readonly creationParams: TObject | undefined
+  readonly resource: string | undefined
+  readonly resourceParams: TObject
+}
 
 /**
  * The routes of one registration, in their own encapsulated context: request
  * bodies reach the handlers as unread streams, headers are checked by TypeBox
  * with the protocol's status codes, and every answer carries `Tus-Resumable`.
+ * The same URLs speak tus 1.0 and, to requests that carry its interop version,
+ * the IETF resumable-upload draft.
  */
 export function tusRoutes (context: TusContext): FastifyPluginCallback {
   return (scope, _options, done) => {
@@ -27,28 +35,64 @@ export function tusRoutes (context: TusContext): FastifyPluginCallback {
     scope.addHook('onSend', tusResponseHeaders)
     scope.setErrorHandler(fullDiskIs507)
 
-    const { uploadUrl, onRequest, creationRoute } = context.options
-    const bound = (handler: Handler) => (request: FastifyRequest, reply: FastifyReply) => handler(context, request as TusRequest, reply)
+    const { uploadUrl, creationRoute } = context.options
     const routeParams = Object.fromEntries(creationRoute.params.map((name) => [name, RouteParam]))
-    const creationParams = creationRoute.params.length > 0 ? { params: Type.Object(routeParams) } : {}
-    const uploadParams = { params: Type.Object({ ...routeParams, uid: UploadId }) }
-    const guarded = (headers: TObject, params: { params?: TObject }) => ({ onRequest, schema: { headers, ...params } })
-
-    const addCreationRoutes = (url: string): void => {
-      scope.options(url, bound(describe))
-      scope.post(url, guarded(createHeaders, creationParams), bound(create))
+    const urls: Urls = {
+      creation: [uploadUrl === '' ? '/' : uploadUrl],
+      creationParams: creationRoute.params.length > 0 ? Type.Object(routeParams) : undefined,
+      resource: `${uploadUrl}/:uid`,
+      resourceParams: Type.Object({ ...routeParams, uid: UploadId })
     }
-    addCreationRoutes(uploadUrl === '' ? '/' : uploadUrl)
-    // `/uploads/` too, unless the router already serves it (ignoreTrailingSlash, or the prefix's own `/`)
-    if (!scope.hasRoute({ method: 'POST', url: `${scope.prefix}${uploadUrl}/` })) addCreationRoutes(`${uploadUrl}/`)
-    const resource = `${uploadUrl}/:uid`
-    scope.options(resource, bound(describe))
-    scope.head(resource, guarded(headHeaders, uploadParams), bound(head))
-    scope.patch(resource, guarded(patchHeaders, uploadParams), bound(patch))
-    scope.delete(resource, guarded(deleteHeaders, uploadParams), bound(terminate))
-    scope.post(resource, guarded(overrideHeaders, uploadParams), bound(override))
+    addProtocolRoutes(scope, context, urls, tus)
+    // `/uploads/` too, unless the router serves it already (ignoreTrailingSlash, or the prefix's own `/`)
+    const withSlash = `${uploadUrl}/`
+    const creation = scope.hasRoute({ method: 'POST', url: scope.prefix + withSlash }) ? urls.creation : [...urls.creation, withSlash]
+    if (creation.length > 1) addProtocolRoutes(scope, context, { ...urls, creation: [withSlash], resource: undefined }, tus)
+    if (context.options.ietfDraft) {
+      addDraftConstraint(scope)
+      for (const version of DRAFT_VERSIONS) addProtocolRoutes(scope, context, { ...urls, creation }, draftProtocol(version), version)
+      addProtocolRoutes(scope, context, { ...urls, creation }, unsupportedDraft, 'unsupported')
+    }
     done()
   }
+}
+
+/** Routes one protocol's operations: every one but OPTIONS guarded by the `onRequest` option. */
+function addProtocolRoutes (scope: FastifyInstance, context: TusContext, urls: Urls, protocol: Protocol, draft?: string): void {
+  const constraints = draft === undefined ? {} : { constraints: { [DRAFT_CONSTRAINT]: draft } }
+  const bound = (handler: Handler) => (request: FastifyRequest, reply: FastifyReply) => handler(context, request as TusRequest, reply)
+  const guarded = (operation: Operation, params: TObject | undefined) => ({
+    ...constraints,
+    onRequest: context.options.onRequest,
+    schema: params === undefined ? { headers: operation.headers } : { headers: operation.headers, params }
+  })
+  for (const url of urls.creation) {
+    scope.options(url, constraints, bound(protocol.describe))
+    scope.post(url, guarded(protocol.create, urls.creationParams), bound(protocol.create.handle))
+  }
+  if (urls.resource === undefined) return
+  scope.options(urls.resource, constraints, bound(protocol.describe))
+  scope.head(urls.resource, guarded(protocol.head, urls.resourceParams), bound(protocol.head.handle))
+  scope.patch(urls.resource, guarded(protocol.patch, urls.resourceParams), bound(protocol.patch.handle))
+  scope.delete(urls.resource, guarded(protocol.terminate, urls.resourceParams), bound(protocol.terminate.handle))
+  scope.post(urls.resource, guarded(protocol.override, urls.resourceParams), bound(protocol.override.handle))
+}
+
+type ConstraintStrategy = Parameters<FastifyInstance['addConstraintStrategy']>[0]
+type RouteHandler = NonNullable<ReturnType<ReturnType<ConstraintStrategy['storage']>['get']>>
+
+/** Requests with `Upload-Draft-Interop-Version` go to the routes of their version (`unsupported` for others). */
+function addDraftConstraint (scope: FastifyInstance): void {
+  if (scope.hasConstraintStrategy(DRAFT_CONSTRAINT)) return
+  scope.addConstraintStrategy({
+    name: DRAFT_CONSTRAINT,
+    storage () {
+      const handlers = new Map<unknown, RouteHandler>()
+      return { get: (value: unknown) => handlers.get(value) ?? null, set: (value: unknown, handler: RouteHandler) => { handlers.set(value, handler) } }
+    },
+    deriveConstraint: (request) => draftVersionOf(request.headers['upload-draft-interop-version']),
+    mustMatchWhenDerived: false
+  })
 }
 
 const FULL_DISK = new Set(['ENOSPC', 'EDQUOT'])

@@ -1,0 +1,15 @@
+import type { Upload } from '../../store/store.js'
+import { completeIfDone } from '../complete.js'
+import type { TusContext, TusRequest } from '../context.js'
+
+/**
+ * A body sent with `Upload-Complete: ?1` has ended: an upload of unknown length
+ * has it now, and is complete; one whose length says more bytes are due is
+ * inconsistent (`undefined`). The caller holds the upload's lock.
+ */
+export async function completeAsAnnounced (context: TusContext, request: TusRequest, directory: string, upload: Upload): Promise<Upload | undefined> {
+  let { record } = upload
+  if (record.fileSize === null) record = await context.store.declareLength(directory, record, upload.offset)
+  if (record.fileSize !== upload.offset) return undefined
+  return await completeIfDone(context, request, directory, { ...upload, record })
+}
