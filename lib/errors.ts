@@ -62,6 +62,8 @@ export const errors = {
     'FST_TUS_CONCAT_BROKEN', 'A partial upload of this final upload is gone; it can never complete', 410),
   FST_TUS_DRAFT_VERSION: createError<[string]>(
     'FST_TUS_DRAFT_VERSION', 'Upload-Draft-Interop-Version %s is not spoken here: use 5, 6 or 8', 400),
+  FST_TUS_MAX_SIZE_FUNCTION: createError<[string]>(
+    'FST_TUS_MAX_SIZE_FUNCTION', 'The maxSize function returned %s, not a positive integer number of bytes', 500),
   FST_TUS_INSUFFICIENT_STORAGE: createError(
     'FST_TUS_INSUFFICIENT_STORAGE', 'The server has no room left for this upload; the bytes received so far are kept', 507),
   FST_TUS_CORRUPT_METADATA: createError<[string, string]>(

@@ -2,7 +2,8 @@ import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { errors } from './errors.js'
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './protocol/checksum.js'
 import { OPTIONAL_EXTENSIONS, enabledExtensions, type TusExtension } from './protocol/extensions.js'
-import type { CompletedResource } from './resource.js'
+import type { CompletedResource, Resource } from './resource.js'
+import type { UploadMetadata } from './protocol/metadata.js'
 import { parseUploadPath, type UploadPathTemplate } from './store/paths.js'
 import { parseRoutePattern, type RoutePattern } from './route-pattern.js'
 
@@ -15,14 +16,29 @@ export interface FastifyTusOptions {
   uploadResourceName?: string
   /** Let a new upload replace a completed file of the same name. Default `false`. */
   allowOverwriteFiles?: boolean
-  /** Largest upload accepted, in bytes; advertised as `Tus-Max-Size`. Default: no limit. */
-  maxSize?: number
+  /**
+   * Largest upload accepted, in bytes, or a function of the request giving it
+   * (per-user quotas; it runs after the guards); advertised as `Tus-Max-Size`.
+   * Default: no limit.
+   */
+  maxSize?: number | ((request: FastifyRequest) => number | Promise<number>)
   /** Answer creation with a `Location` path instead of an absolute URL. Default `false`. */
   relativeLocation?: boolean
   /** Guards: Fastify `onRequest` hooks run on every tus route but OPTIONS. */
   onRequest?: onRequestHookHandler | onRequestHookHandler[]
   /** Called once the completed file is in its final place. */
   onUploadDone?: (request: FastifyRequest, resource: CompletedResource, filePath: string) => void | Promise<void>
+  /**
+   * Called before an upload is created, before anything is written: throw (an
+   * error with a `statusCode`) to refuse it, or return new metadata for it.
+   */
+  onUploadCreate?: (request: FastifyRequest, resource: Resource) => UploadCreateResult | Promise<UploadCreateResult>
+  /** Called after an upload was terminated (DELETE). */
+  onUploadTerminate?: (request: FastifyRequest, resource: Resource) => void | Promise<void>
+  /** Called while a body streams to an upload: at most once per `progressInterval`, and once when it stops. */
+  onUploadProgress?: (request: FastifyRequest, resource: Resource) => void
+  /** Milliseconds between two `onUploadProgress` calls for one request. Default 1000. */
+  progressInterval?: number
   /** Serializes upload records to the metadata files. Default `JSON.stringify`. */
   jsonDumps?: (value: unknown) => string
   /** Parses the metadata files. Default `JSON.parse`. */
@@ -39,6 +55,9 @@ export interface FastifyTusOptions {
   ietfDraft?: boolean
 }
 
+/** What `onUploadCreate` may return: new metadata for the upload (its `filename` names the file). */
+export type UploadCreateResult = void | { metadata?: UploadMetadata }
+
 /** Options after validation, with defaults applied. */
 export interface ResolvedOptions {
   readonly uploadPath: UploadPathTemplate
@@ -48,10 +67,14 @@ export interface ResolvedOptions {
   readonly creationRoute: RoutePattern
   readonly uploadResourceName: string | undefined
   readonly allowOverwriteFiles: boolean
-  readonly maxSize: number | undefined
+  readonly maxSize: FastifyTusOptions['maxSize']
   readonly relativeLocation: boolean
   readonly onRequest: onRequestHookHandler[]
   readonly onUploadDone: FastifyTusOptions['onUploadDone']
+  readonly onUploadCreate: FastifyTusOptions['onUploadCreate']
+  readonly onUploadTerminate: FastifyTusOptions['onUploadTerminate']
+  readonly onUploadProgress: FastifyTusOptions['onUploadProgress']
+  readonly progressInterval: number
   readonly jsonDumps: (value: unknown) => string
   readonly jsonLoads: (text: string) => unknown
   readonly extensions: ReadonlySet<TusExtension>
@@ -70,7 +93,7 @@ const invalid = (name: string, problem: string): Error => new errors.FST_TUS_INV
 export function resolveOptions (options: FastifyTusOptions, prefix: string): ResolvedOptions {
   const {
     uploadPath, uploadUrl = '/uploads', uploadResourceName, allowOverwriteFiles = false, maxSize,
-    relativeLocation = false, onRequest = [], onUploadDone,
+    relativeLocation = false, onRequest = [], onUploadDone, onUploadCreate, onUploadTerminate, onUploadProgress, progressInterval = 1000,
     jsonDumps = JSON.stringify, jsonLoads = JSON.parse,
     disabledExtensions = [], checksumAlgorithms = [...CHECKSUM_ALGORITHMS], expiration, cleanupInterval, ietfDraft = true
   } = options
@@ -91,12 +114,16 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
   checkBoolean('allowOverwriteFiles', allowOverwriteFiles)
   checkBoolean('relativeLocation', relativeLocation)
   checkBoolean('ietfDraft', ietfDraft)
-  checkPositive('maxSize', maxSize, 'bytes')
+  if (typeof maxSize !== 'function') checkPositive('maxSize', maxSize, 'bytes')
+  checkPositive('progressInterval', progressInterval, 'milliseconds')
   checkPositive('expiration', expiration, 'milliseconds')
   checkPositive('cleanupInterval', cleanupInterval, 'milliseconds')
   const guards = Array.isArray(onRequest) ? onRequest : [onRequest]
   if (!guards.every((guard) => typeof guard === 'function')) throw invalid('onRequest', 'must be a function or an array of functions')
   checkFunction('onUploadDone', onUploadDone, true)
+  checkFunction('onUploadCreate', onUploadCreate, true)
+  checkFunction('onUploadTerminate', onUploadTerminate, true)
+  checkFunction('onUploadProgress', onUploadProgress, true)
   checkFunction('jsonDumps', jsonDumps, false)
   checkFunction('jsonLoads', jsonLoads, false)
   checkList('disabledExtensions', disabledExtensions, OPTIONAL_EXTENSIONS, true)
@@ -112,6 +139,10 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
     relativeLocation,
     onRequest: guards,
     onUploadDone,
+    onUploadCreate,
+    onUploadTerminate,
+    onUploadProgress,
+    progressInterval,
     jsonDumps,
     jsonLoads,
     extensions: enabledExtensions(expiration === undefined ? [...disabledExtensions, 'expiration'] : disabledExtensions),

@@ -41,7 +41,12 @@ t.test('a bad option fails app.ready() with a message naming it', async (t) => {
     [{ uploadPath: dir, expiration: 0 }, /"expiration" must be a positive integer number of milliseconds/],
     [{ uploadPath: dir, expiration: '1h' }, /"expiration"/],
     [{ uploadPath: dir, cleanupInterval: -5 }, /"cleanupInterval" must be a positive integer number of milliseconds/],
-    [{ uploadPath: dir, disabledExtensions: ['expiration'] }, /"disabledExtensions"/]
+    [{ uploadPath: dir, disabledExtensions: ['expiration'] }, /"disabledExtensions"/],
+    [{ uploadPath: dir, ietfDraft: 'yes' }, /"ietfDraft" must be a boolean/],
+    [{ uploadPath: dir, onUploadCreate: 1 }, /"onUploadCreate" must be a function/],
+    [{ uploadPath: dir, onUploadTerminate: 1 }, /"onUploadTerminate" must be a function/],
+    [{ uploadPath: dir, onUploadProgress: 1 }, /"onUploadProgress" must be a function/],
+    [{ uploadPath: dir, progressInterval: 0 }, /"progressInterval" must be a positive integer number of milliseconds/]
   ]
   for (const [options, message] of cases) {
     const error = await registrationError(t, options)

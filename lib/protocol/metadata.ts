@@ -6,6 +6,12 @@ export type UploadMetadata = Record<string, string>
 const KEY = /^[^\s,]+$/
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
+/** Encodes metadata as an `Upload-Metadata` header value (`null` when there is none). */
+export function encodeMetadata (metadata: UploadMetadata): string | null {
+  const pairs = Object.entries(metadata).map(([key, value]) => value === '' ? key : `${key} ${Buffer.from(value).toString('base64')}`)
+  return pairs.length === 0 ? null : pairs.join(',')
+}
+
 /**
  * Decodes an `Upload-Metadata` header: comma-separated pairs of a key (no spaces,
  * no commas, unique) and an optional base64 value after a single space.

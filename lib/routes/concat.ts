@@ -29,8 +29,8 @@ export async function createFinal (context: TusContext, request: TusRequest, rep
     throw new errors.FST_TUS_INVALID_CONCAT(`the partial upload ${unfinished.record.uid} is not complete`)
   }
   const fileSize = partials.reduce((sum, partial) => sum + (partial.record.fileSize as number), 0)
-  checkLengthAllowed(context, fileSize)
-  const record = newRecord(request, fileSize, { concat: { kind: 'final', partials: partialIds, header: headers['upload-concat'] as string } })
+  checkLengthAllowed(context, request, fileSize)
+  const record = await newRecord(context, request, fileSize, { concat: { kind: 'final', partials: partialIds, header: headers['upload-concat'] as string } })
   await context.store.create(directory, record)
   // noted before the partials are looked at again, so that a partial completing meanwhile finds this final
   for (const uid of new Set(partialIds)) await context.store.addFinal(directory, uid, record.uid)

@@ -29,8 +29,8 @@ export async function create (context: TusContext, request: TusRequest, reply: F
   const { headers } = request
   const concat = concatOf(context, headers['upload-concat'])
   if (concat?.kind === 'final') return await createFinal(context, request, reply, concat.urls)
-  const fileSize = announcedLength(context, headers['upload-length'], headers['upload-defer-length'])
-  const record = newRecord(request, fileSize, { concat })
+  const fileSize = announcedLength(context, request)
+  const record = await newRecord(context, request, fileSize, { concat })
   const withBody = request.body !== undefined
   if (withBody) checkBodyAllowed(context, headers['content-type'])
   const checksum = withBody ? planChecksum(context, request) : undefined
@@ -48,7 +48,7 @@ export async function create (context: TusContext, request: TusRequest, reply: F
       upload = received.upload
       reply.header('upload-offset', upload.offset)
       setUploadExpires(context, reply, upload)
-      const error = stoppedEarly(context, upload, received.end)
+      const error = stoppedEarly(context, request, upload, received.end)
       if (error !== undefined) throw error
     } else {
       upload = await completeIfDone(context, request, directory, created)
@@ -69,7 +69,8 @@ function concatOf (context: TusContext, value: string | undefined): ConcatReques
 }
 
 /** `Upload-Length`, or `null` for `Upload-Defer-Length: 1`: exactly one of them, within the maximum size. */
-function announcedLength (context: TusContext, length: string | undefined, deferred: string | undefined): number | null {
+function announcedLength (context: TusContext, request: TusRequest): number | null {
+  const { 'upload-length': length, 'upload-defer-length': deferred } = request.headers
   if (length === undefined) {
     if (deferred === undefined) throw new errors.FST_TUS_LENGTH_REQUIRED()
     if (!context.options.extensions.has('creation-defer-length')) throw new errors.FST_TUS_EXTENSION_DISABLED('creation-defer-length')
@@ -77,7 +78,7 @@ function announcedLength (context: TusContext, length: string | undefined, defer
   }
   if (deferred !== undefined) throw new errors.FST_TUS_LENGTH_CONFLICT()
   const fileSize = parseInteger('upload-length', length)
-  checkLengthAllowed(context, fileSize)
+  checkLengthAllowed(context, request, fileSize)
   return fileSize
 }
 

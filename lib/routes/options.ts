@@ -1,11 +1,13 @@
 import type { FastifyReply } from 'fastify'
 import { EXTENSIONS } from '../protocol/extensions.js'
 import { TUS_VERSION } from '../protocol/headers.js'
-import type { TusContext } from './context.js'
+import type { TusContext, TusRequest } from './context.js'
+import { maxSizeOf } from './max-size.js'
 
 /** OPTIONS: what the server supports. Never guarded, never needs `Tus-Resumable`. */
-export async function describe (context: TusContext, _request: unknown, reply: FastifyReply): Promise<void> {
-  const { extensions, maxSize, checksumAlgorithms } = context.options
+export async function describe (context: TusContext, request: TusRequest, reply: FastifyReply): Promise<void> {
+  const { extensions, checksumAlgorithms } = context.options
+  const maxSize = maxSizeOf(context, request)
   reply.header('tus-version', TUS_VERSION)
   reply.header('tus-extension', EXTENSIONS.filter((name) => extensions.has(name)).join(','))
   if (maxSize !== undefined) reply.header('tus-max-size', maxSize)

@@ -37,11 +37,11 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
       reply.header('upload-offset', upload.offset)
       throw new errors.FST_TUS_OFFSET_MISMATCH(clientOffset, upload.offset)
     }
-    if (declaredLength !== undefined) upload = await declareLength(context, directory, upload, declaredLength)
+    if (declaredLength !== undefined) upload = await declareLength(context, request, directory, upload, declaredLength)
     received = await receiveBody(context, request, directory, upload, lock.signal, checksum)
     reply.header('upload-offset', received.upload.offset)
     setUploadExpires(context, reply, received.upload)
-    const error = stoppedEarly(context, received.upload, received.end)
+    const error = stoppedEarly(context, request, received.upload, received.end)
     if (error !== undefined) throw error
   } finally {
     lock.release()
@@ -51,13 +51,13 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
 }
 
 /** Sets the length of a deferred upload, once; the same length sent again is accepted. */
-async function declareLength (context: TusContext, directory: string, upload: Upload, length: number): Promise<Upload> {
+async function declareLength (context: TusContext, request: TusRequest, directory: string, upload: Upload, length: number): Promise<Upload> {
   const { record, offset } = upload
   if (record.fileSize !== null) {
     if (record.fileSize !== length) throw new errors.FST_TUS_LENGTH_ALREADY_SET(record.fileSize)
     return upload
   }
   if (length < offset) throw new errors.FST_TUS_LENGTH_BELOW_OFFSET(length, offset)
-  checkLengthAllowed(context, length)
+  checkLengthAllowed(context, request, length)
   return { ...upload, record: await context.store.declareLength(directory, record, length) }
 }

@@ -6,6 +6,8 @@ import type { Upload } from '../store/store.js'
 import { checksumProblem, type ChecksumPlan } from './checksum.js'
 import { completeIfDone } from './complete.js'
 import type { TusContext, TusRequest } from './context.js'
+import { maxSizeOf } from './max-size.js'
+import { progressReporter, type ProgressReporter } from './progress.js'
 
 /**
  * Appends a request body (PATCH, or POST with creation-with-upload) to an upload
@@ -28,47 +30,59 @@ export async function receiveBody (
   if (record.unverifiedFrom !== undefined) record = await context.store.settleUnverified(directory, record, offset)
   if (checksum !== undefined) record = await context.store.markUnverified(directory, record, offset)
   const body = request.body as Readable
-  const { written, end } = await context.store.append(directory, record.uid, body, roomLeft(context, upload), signal, checksum?.digests.update)
+  const progress = progressReporter(context, request, upload)
+  const { written, end } = await context.store.append(directory, record.uid, body, roomLeft(context, request, upload), signal, observer(checksum, progress))
   const problem = end === 'ended' ? checksumProblem(context, request, checksum) : undefined
   const kept = problem !== undefined || (checksum !== undefined && end !== 'ended') ? 0 : written
   if (checksum !== undefined || kept !== written) record = await context.store.settleUnverified(directory, record, offset + kept)
-  if (problem !== undefined) throw problem
   const lastActivity = kept > 0 ? Date.now() : upload.lastActivity
-  return { upload: await completeIfDone(context, request, directory, { record, offset: offset + kept, lastActivity }), end }
+  const received: Upload = { record, offset: offset + kept, lastActivity }
+  progress?.finish(received)
+  if (problem !== undefined) throw problem
+  return { upload: await completeIfDone(context, request, directory, received), end }
 }
 
-/** The largest length an upload may reach. */
-export function maximumSize (context: TusContext): number {
-  return context.options.maxSize ?? Number.MAX_SAFE_INTEGER
+/** What sees each kept chunk: the checksum's digests, the progress reporter, both or neither. */
+function observer (checksum: ChecksumPlan | undefined, progress: ProgressReporter | undefined): ((chunk: Buffer) => void) | undefined {
+  if (checksum === undefined || progress === undefined) return checksum?.digests.update ?? progress?.observe
+  return (chunk) => {
+    checksum.digests.update(chunk)
+    progress.observe(chunk)
+  }
+}
+
+/** The largest length an upload of this request may reach. */
+function maximumSize (context: TusContext, request: TusRequest): number {
+  return maxSizeOf(context, request) ?? Number.MAX_SAFE_INTEGER
 }
 
 /** Refuses a length above the maximum size (413). */
-export function checkLengthAllowed (context: TusContext, length: number): void {
-  if (length > maximumSize(context)) {
-    throw new errors.FST_TUS_TOO_LARGE(`Upload-Length ${length} passes the maximum size of ${maximumSize(context)} bytes`)
+export function checkLengthAllowed (context: TusContext, request: TusRequest, length: number): void {
+  if (length > maximumSize(context, request)) {
+    throw new errors.FST_TUS_TOO_LARGE(`Upload-Length ${length} passes the maximum size of ${maximumSize(context, request)} bytes`)
   }
 }
 
 /** How many more bytes an upload may take: up to its length, or up to the maximum while deferred. */
-function roomLeft (context: TusContext, { record, offset }: Upload): number {
-  return (record.fileSize ?? maximumSize(context)) - offset
+function roomLeft (context: TusContext, request: TusRequest, { record, offset }: Upload): number {
+  return (record.fileSize ?? maximumSize(context, request)) - offset
 }
 
 /** Refuses a body whose announced length would pass what the upload can take, before a byte is written. */
 export function checkBodyFits (context: TusContext, request: TusRequest, upload: Upload): void {
   const announced = announcedBodyLength(request.headers)
-  if (announced !== undefined && announced > roomLeft(context, upload)) throw tooLarge(context, upload)
+  if (announced !== undefined && announced > roomLeft(context, request, upload)) throw tooLarge(context, request, upload)
 }
 
 /** The error of a body that stopped before its end, if any. */
-export function stoppedEarly (context: TusContext, upload: Upload, end: AppendEnd): Error | undefined {
-  if (end === 'limit') return tooLarge(context, upload)
+export function stoppedEarly (context: TusContext, request: TusRequest, upload: Upload, end: AppendEnd): Error | undefined {
+  if (end === 'limit') return tooLarge(context, request, upload)
   if (end === 'interrupted') return new errors.FST_TUS_INTERRUPTED()
   return undefined
 }
 
-function tooLarge (context: TusContext, { record }: Upload): Error {
+function tooLarge (context: TusContext, request: TusRequest, { record }: Upload): Error {
   return record.fileSize === null
-    ? new errors.FST_TUS_TOO_LARGE(`The upload would pass the maximum size of ${maximumSize(context)} bytes`)
+    ? new errors.FST_TUS_TOO_LARGE(`The upload would pass the maximum size of ${maximumSize(context, request)} bytes`)
     : new errors.FST_TUS_TOO_LARGE(`The body would pass Upload-Length ${record.fileSize}`)
 }

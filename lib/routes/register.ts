@@ -6,6 +6,7 @@ import { TUS_VERSION, announcedBodyLength } from '../protocol/headers.js'
 import { RouteParam, UploadId } from '../protocol/params.js'
 import type { TusContext, TusRequest } from './context.js'
 import { draftProtocol, unsupportedDraft } from './draft/protocol.js'
+import { resolveMaxSize } from './max-size.js'
 import { tus, type Handler, type Operation, type Protocol } from './protocol.js'
 import { tusValidatorCompiler } from './validation.js'
 
@@ -34,6 +35,8 @@ export function tusRoutes (context: TusContext): FastifyPluginCallback {
     scope.setValidatorCompiler(tusValidatorCompiler)
     scope.addHook('onSend', tusResponseHeaders)
     scope.setErrorHandler(fullDiskIs507)
+    const { maxSize } = context.options
+    if (typeof maxSize === 'function') scope.addHook('preHandler', resolveMaxSize(maxSize))
 
     const { uploadUrl, creationRoute } = context.options
     const routeParams = Object.fromEntries(creationRoute.params.map((name) => [name, RouteParam]))

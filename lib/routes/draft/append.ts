@@ -39,7 +39,7 @@ export async function draftAppend (version: DraftVersion, context: TusContext, r
     upload = await loadUpload(context, directory, uid)
     if (upload.record.concat?.kind === 'final') throw new errors.FST_TUS_FINAL_UPLOAD()
     if (upload.record.completed) {
-      setDraftState(context, reply, version, upload)
+      setDraftState(context, request, reply, version, upload)
       // version 8 lets a repeated last request be answered as the first was
       if (version === '8' && clientOffset === upload.offset && announced === 0) reply.code(200).send()
       else sendProblem(reply, 400, problems.completedUpload())
@@ -53,20 +53,20 @@ export async function draftAppend (version: DraftVersion, context: TusContext, r
     const declared = headers['upload-length'] === undefined ? undefined : sfInteger(headers['upload-length'])
     const length = complete && announced !== undefined ? upload.offset + announced : declared
     if (length !== undefined) {
-      const consistent = await settleLength(context, directory, upload, length, declared)
+      const consistent = await settleLength(context, request, directory, upload, length, declared)
       if (consistent === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
       upload = consistent
     }
     const received = await receiveBody(context, request, directory, upload, lock.signal)
     upload = received.upload
-    const error = stoppedEarly(context, upload, received.end)
+    const error = stoppedEarly(context, request, upload, received.end)
     if (error !== undefined) throw error
     if (complete && received.end === 'ended') {
       const completed = await completeAsAnnounced(context, request, directory, upload)
       if (completed === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
       upload = completed
     }
-    setDraftState(context, reply, version, upload)
+    setDraftState(context, request, reply, version, upload)
   } finally {
     lock.release()
   }
@@ -81,11 +81,11 @@ export async function draftAppend (version: DraftVersion, context: TusContext, r
  * values disagree, or when a second source in the same request does.
  */
 async function settleLength (
-  context: TusContext, directory: string, upload: Upload, length: number, declared: number | undefined
+  context: TusContext, request: TusRequest, directory: string, upload: Upload, length: number, declared: number | undefined
 ): Promise<Upload | undefined> {
   const { record, offset } = upload
   if ((declared !== undefined && declared !== length) || length < offset) return undefined
   if (record.fileSize !== null) return record.fileSize === length ? upload : undefined
-  checkLengthAllowed(context, length)
+  checkLengthAllowed(context, request, length)
   return { ...upload, record: await context.store.declareLength(directory, record, length) }
 }

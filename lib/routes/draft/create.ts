@@ -30,15 +30,15 @@ export async function draftCreate (version: DraftVersion, context: TusContext, r
   const announced = announcedBodyLength(headers)
   const fileSize = complete && announced !== undefined ? announced : declared
   if (declared !== null && fileSize !== declared) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
-  if (fileSize !== null) checkLengthAllowed(context, fileSize)
-  const record = newRecord(request, fileSize, { fileName: contentDispositionFileName(headers['content-disposition']) })
+  if (fileSize !== null) checkLengthAllowed(context, request, fileSize)
+  const record = await newRecord(context, request, fileSize, { fileName: contentDispositionFileName(headers['content-disposition']) })
   const directory = uploadDirectory(context, request)
   const lock = await context.locker.acquire(lockKey(directory, record.uid))
   try {
     await context.store.create(directory, record)
     const url = location(context, request, record.uid)
     reply.header('location', url)
-    const limit = limitsOf(context, version)
+    const limit = limitsOf(context, request, version)
     sendUploadResumptionSupported(request, reply, {
       location: url,
       'upload-draft-interop-version': version,
@@ -50,7 +50,7 @@ export async function draftCreate (version: DraftVersion, context: TusContext, r
       const received = await receiveBody(context, request, directory, upload, lock.signal)
       upload = received.upload
       ended = received.end === 'ended'
-      const error = stoppedEarly(context, upload, received.end)
+      const error = stoppedEarly(context, request, upload, received.end)
       if (error !== undefined) throw error
     } else {
       upload = await completeIfDone(context, request, directory, upload)
@@ -60,7 +60,7 @@ export async function draftCreate (version: DraftVersion, context: TusContext, r
       if (completed === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
       upload = completed
     }
-    setDraftState(context, reply, version, upload)
+    setDraftState(context, request, reply, version, upload)
   } finally {
     lock.release()
   }

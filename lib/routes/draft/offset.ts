@@ -20,6 +20,6 @@ export const draftStatelessHeaders = (version: DraftVersion, method: 'HEAD' | 'D
 export async function draftOffset (version: DraftVersion, context: TusContext, request: TusRequest<UploadParams>, reply: FastifyReply): Promise<void> {
   const upload = await currentUpload(context, request)
   reply.header('cache-control', 'no-store')
-  setDraftState(context, reply, version, upload)
+  setDraftState(context, request, reply, version, upload)
   reply.code(204).send()
 }

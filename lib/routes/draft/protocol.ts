@@ -19,7 +19,7 @@ export function draftProtocol (version: DraftVersion): Protocol {
   const bind = (handler: DraftHandler): Handler => (context, request, reply) => handler(version, context, request, reply)
   return withOverride({
     describe: async (context, request, reply) => {
-      const limit = limitsOf(context, version)
+      const limit = limitsOf(context, request, version)
       if (limit !== undefined) reply.header('upload-limit', limit)
       await describe(context, request, reply)
     },

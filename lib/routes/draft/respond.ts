@@ -4,19 +4,21 @@ import { sfBoolean, uploadLimit, type DraftVersion } from '../../protocol/draft.
 import type { Upload } from '../../store/store.js'
 import type { TusContext, TusRequest } from '../context.js'
 import { expiresAt } from '../expiration.js'
+import { maxSizeOf } from '../max-size.js'
 
 /** The upload's state as the draft reports it: offset, completeness, length when known, limits. */
-export function setDraftState (context: TusContext, reply: FastifyReply, version: DraftVersion, upload: Upload): void {
+export function setDraftState (context: TusContext, request: TusRequest, reply: FastifyReply, version: DraftVersion, upload: Upload): void {
   reply.header('upload-offset', upload.offset)
   reply.header('upload-complete', sfBoolean(upload.record.completed))
   if (upload.record.fileSize !== null) reply.header('upload-length', upload.record.fileSize)
-  const limit = limitsOf(context, version, upload)
+  const limit = limitsOf(context, request, version, upload)
   if (limit !== undefined) reply.header('upload-limit', limit)
 }
 
 /** `Upload-Limit` for an upload (its remaining lifetime counted), or for the endpoint when there is none yet. */
-export function limitsOf (context: TusContext, version: DraftVersion, upload?: Upload): string | undefined {
-  const { maxSize, expiration } = context.options
+export function limitsOf (context: TusContext, request: TusRequest, version: DraftVersion, upload?: Upload): string | undefined {
+  const { expiration } = context.options
+  const maxSize = maxSizeOf(context, request)
   const expires = upload === undefined ? undefined : expiresAt(context, upload)
   const secondsLeft = upload === undefined
     ? expiration === undefined ? undefined : expiration / 1000
