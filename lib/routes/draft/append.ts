@@ -6,8 +6,8 @@ import { announcedBodyLength } from '../../protocol/headers.js'
 import type { Upload } from '../../store/store.js'
 import { finishFinalsOf } from '../concat.js'
 import { loadUpload, lockKey, uploadDirectory, type TusContext, type TusRequest, type UploadParams } from '../context.js'
-import { receiveBody, stoppedEarly, checkLengthAllowed } from '../receive-body.js'
-import { completeAsAnnounced } from './complete.js'
+import { checkLengthAllowed } from '../receive-body.js'
+import { receiveDraftBody } from './complete.js'
 import { sendProblem, setDraftState } from './respond.js'
 
 const appendFields = {
@@ -57,15 +57,9 @@ export async function draftAppend (version: DraftVersion, context: TusContext, r
       if (consistent === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
       upload = consistent
     }
-    const received = await receiveBody(context, request, directory, upload, lock.signal)
-    upload = received.upload
-    const error = stoppedEarly(context, request, upload, received.end)
-    if (error !== undefined) throw error
-    if (complete && received.end === 'ended') {
-      const completed = await completeAsAnnounced(context, request, directory, upload)
-      if (completed === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
-      upload = completed
-    }
+    const received = await receiveDraftBody(context, request, directory, upload, lock.signal, complete)
+    if (received === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
+    upload = received
     setDraftState(context, request, reply, version, upload)
   } finally {
     lock.release()

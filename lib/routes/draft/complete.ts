@@ -1,6 +1,7 @@
 import type { Upload } from '../../store/store.js'
 import { completeIfDone } from '../complete.js'
 import type { TusContext, TusRequest } from '../context.js'
+import { receiveBody, stoppedEarly } from '../receive-body.js'
 
 /**
  * A body sent with `Upload-Complete: ?1` has ended: an upload of unknown length
@@ -12,4 +13,18 @@ export async function completeAsAnnounced (context: TusContext, request: TusRequ
   if (record.fileSize === null) record = await context.store.declareLength(directory, record, upload.offset)
   if (record.fileSize !== upload.offset) return undefined
   return await completeIfDone(context, request, directory, { ...upload, record })
+}
+
+/**
+ * Receives a draft request's body into the upload; with `Upload-Complete: ?1`
+ * and the body ended, the upload is complete (`undefined` when it cannot be).
+ */
+export async function receiveDraftBody (
+  context: TusContext, request: TusRequest, directory: string, upload: Upload, signal: AbortSignal, complete: boolean
+): Promise<Upload | undefined> {
+  const received = await receiveBody(context, request, directory, upload, signal)
+  const error = stoppedEarly(context, request, received.upload, received.end)
+  if (error !== undefined) throw error
+  if (!complete || received.end !== 'ended') return received.upload
+  return await completeAsAnnounced(context, request, directory, received.upload)
 }

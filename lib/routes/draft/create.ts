@@ -7,8 +7,8 @@ import type { Upload } from '../../store/store.js'
 import { completeIfDone } from '../complete.js'
 import { lockKey, uploadDirectory, type TusContext, type TusRequest } from '../context.js'
 import { location, newRecord } from '../new-upload.js'
-import { checkLengthAllowed, receiveBody, stoppedEarly } from '../receive-body.js'
-import { completeAsAnnounced } from './complete.js'
+import { checkLengthAllowed } from '../receive-body.js'
+import { completeAsAnnounced, receiveDraftBody } from './complete.js'
 import { limitsOf, sendProblem, sendUploadResumptionSupported, setDraftState } from './respond.js'
 
 export const draftCreateHeaders = Type.Object({
@@ -44,22 +44,11 @@ export async function draftCreate (version: DraftVersion, context: TusContext, r
       'upload-draft-interop-version': version,
       ...(limit === undefined ? {} : { 'upload-limit': limit })
     })
-    let upload: Upload = { record, offset: 0, lastActivity: Date.now() }
-    let ended = true
-    if (request.body !== undefined) {
-      const received = await receiveBody(context, request, directory, upload, lock.signal)
-      upload = received.upload
-      ended = received.end === 'ended'
-      const error = stoppedEarly(context, request, upload, received.end)
-      if (error !== undefined) throw error
-    } else {
-      upload = await completeIfDone(context, request, directory, upload)
-    }
-    if (complete && ended) {
-      const completed = await completeAsAnnounced(context, request, directory, upload)
-      if (completed === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
-      upload = completed
-    }
+    const created: Upload = { record, offset: 0, lastActivity: Date.now() }
+    const upload = request.body !== undefined
+      ? await receiveDraftBody(context, request, directory, created, lock.signal, complete)
+      : complete ? await completeAsAnnounced(context, request, directory, created) : await completeIfDone(context, request, directory, created)
+    if (upload === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
     setDraftState(context, request, reply, version, upload)
   } finally {
     lock.release()
