@@ -64,6 +64,16 @@ export const errors = {
     'FST_TUS_DRAFT_VERSION', 'Upload-Draft-Interop-Version %s is not spoken here: use 5, 6 or 8', 400),
   FST_TUS_MAX_SIZE_FUNCTION: createError<[string]>(
     'FST_TUS_MAX_SIZE_FUNCTION', 'The maxSize function returned %s, not a positive integer number of bytes', 500),
+  FST_TUS_IDLE_TIMEOUT: createError<[number]>(
+    'FST_TUS_IDLE_TIMEOUT', 'No byte of the body came for %d ms; the bytes received so far are kept', 408),
+  FST_TUS_SHUTTING_DOWN: createError(
+    'FST_TUS_SHUTTING_DOWN', 'The server is shutting down; the bytes received so far are kept, resume the upload', 503),
+  FST_TUS_BUSY: createError<[number]>(
+    'FST_TUS_BUSY', 'The server is writing %d uploads already; try again in a moment', 503),
+  FST_TUS_METADATA_TOO_LARGE: createError<[number]>(
+    'FST_TUS_METADATA_TOO_LARGE', 'Upload-Metadata is larger than %d bytes', 400),
+  FST_TUS_IO_ERROR: createError(
+    'FST_TUS_IO_ERROR', 'The upload\'s storage failed to read or write (EIO); the bytes that reached it are kept', 500),
   FST_TUS_INSUFFICIENT_STORAGE: createError(
     'FST_TUS_INSUFFICIENT_STORAGE', 'The server has no room left for this upload; the bytes received so far are kept', 507),
   FST_TUS_CORRUPT_METADATA: createError<[string, string]>(

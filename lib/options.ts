@@ -39,6 +39,12 @@ export interface FastifyTusOptions {
   onUploadProgress?: (request: FastifyRequest, resource: Resource) => void
   /** Milliseconds between two `onUploadProgress` calls for one request. Default 1000. */
   progressInterval?: number
+  /** Milliseconds a body may send nothing before the request is ended (408), its bytes kept. Default 60000. */
+  idleTimeout?: number
+  /** Request bodies this registration writes at once; more get a 503 with `Retry-After`. Default 1000. */
+  maxConcurrentUploads?: number
+  /** The largest `Upload-Metadata` header, in bytes (400 above). Default 8192. */
+  maxMetadataSize?: number
   /** Serializes upload records to the metadata files. Default `JSON.stringify`. */
   jsonDumps?: (value: unknown) => string
   /** Parses the metadata files. Default `JSON.parse`. */
@@ -75,6 +81,9 @@ export interface ResolvedOptions {
   readonly onUploadTerminate: FastifyTusOptions['onUploadTerminate']
   readonly onUploadProgress: FastifyTusOptions['onUploadProgress']
   readonly progressInterval: number
+  readonly idleTimeout: number
+  readonly maxConcurrentUploads: number
+  readonly maxMetadataSize: number
   readonly jsonDumps: (value: unknown) => string
   readonly jsonLoads: (text: string) => unknown
   readonly extensions: ReadonlySet<TusExtension>
@@ -93,7 +102,8 @@ const invalid = (name: string, problem: string): Error => new errors.FST_TUS_INV
 export function resolveOptions (options: FastifyTusOptions, prefix: string): ResolvedOptions {
   const {
     uploadPath, uploadUrl = '/uploads', uploadResourceName, allowOverwriteFiles = false, maxSize,
-    relativeLocation = false, onRequest = [], onUploadDone, onUploadCreate, onUploadTerminate, onUploadProgress, progressInterval = 1000,
+    relativeLocation = false, onRequest = [], onUploadDone, onUploadCreate, onUploadTerminate, onUploadProgress, progressInterval = 1000, idleTimeout = 60_000,
+    maxConcurrentUploads = 1000, maxMetadataSize = 8192,
     jsonDumps = JSON.stringify, jsonLoads = JSON.parse,
     disabledExtensions = [], checksumAlgorithms = [...CHECKSUM_ALGORITHMS], expiration, cleanupInterval, ietfDraft = true
   } = options
@@ -116,8 +126,11 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
   checkBoolean('ietfDraft', ietfDraft)
   if (typeof maxSize !== 'function') checkPositive('maxSize', maxSize, 'bytes')
   checkPositive('progressInterval', progressInterval, 'milliseconds')
+  checkPositive('idleTimeout', idleTimeout, 'milliseconds', MAX_TIMER)
+  checkPositive('maxConcurrentUploads', maxConcurrentUploads, 'requests')
+  checkPositive('maxMetadataSize', maxMetadataSize, 'bytes')
   checkPositive('expiration', expiration, 'milliseconds')
-  checkPositive('cleanupInterval', cleanupInterval, 'milliseconds')
+  checkPositive('cleanupInterval', cleanupInterval, 'milliseconds', MAX_TIMER)
   const guards = Array.isArray(onRequest) ? onRequest : [onRequest]
   if (!guards.every((guard) => typeof guard === 'function')) throw invalid('onRequest', 'must be a function or an array of functions')
   checkFunction('onUploadDone', onUploadDone, true)
@@ -143,6 +156,9 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
     onUploadTerminate,
     onUploadProgress,
     progressInterval,
+    idleTimeout,
+    maxConcurrentUploads,
+    maxMetadataSize,
     jsonDumps,
     jsonLoads,
     extensions: enabledExtensions(expiration === undefined ? [...disabledExtensions, 'expiration'] : disabledExtensions),
@@ -157,8 +173,13 @@ function checkBoolean (name: string, value: unknown): void {
   if (typeof value !== 'boolean') throw invalid(name, 'must be a boolean')
 }
 
-function checkPositive (name: string, value: unknown, unit: string): void {
-  if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) > 0)) throw invalid(name, `must be a positive integer number of ${unit}`)
+/** The longest delay a Node timer takes. */
+const MAX_TIMER = 2 ** 31 - 1
+
+function checkPositive (name: string, value: unknown, unit: string, maximum = Number.MAX_SAFE_INTEGER): void {
+  if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) > 0 && (value as number) <= maximum)) {
+    throw invalid(name, `must be a positive integer number of ${unit}${maximum < Number.MAX_SAFE_INTEGER ? ` (at most ${maximum})` : ''}`)
+  }
 }
 
 function checkList (name: string, value: unknown, allowed: readonly string[], mayBeEmpty: boolean): void {

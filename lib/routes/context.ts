@@ -4,6 +4,7 @@ import type { Locker } from '../lock/locker.js'
 import type { ResolvedOptions } from '../options.js'
 import type { Upload, UploadStore } from '../store/store.js'
 import type { RoutePattern } from '../route-pattern.js'
+import type { BodyRequests } from './body-requests.js'
 import { isExpired } from './expiration.js'
 
 /** What the handlers of one plugin registration share. */
@@ -14,6 +15,9 @@ export interface TusContext {
   /** The upload route, filled in for `Location`. */
   readonly resourceRoute: RoutePattern
   readonly resourceRouteName: string
+  /** Aborts when the app closes: every body still streaming stops, its bytes kept. */
+  readonly closing: AbortSignal
+  readonly bodies: BodyRequests
 }
 
 export type RouteParams = Record<string, string>

@@ -1,4 +1,5 @@
 import { nanoid } from 'nanoid'
+import { errors } from '../errors.js'
 import { decodeMetadata, encodeMetadata } from '../protocol/metadata.js'
 import { toResource } from '../resource.js'
 import { sanitizeFileName } from '../store/paths.js'
@@ -16,6 +17,9 @@ export async function newRecord (
   context: TusContext, request: TusRequest, fileSize: number | null, { concat, fileName }: { concat?: UploadConcat, fileName?: string } = {}
 ): Promise<UploadRecord> {
   const metadataHeader = request.headers['upload-metadata'] ?? null
+  if (metadataHeader !== null && Buffer.byteLength(metadataHeader) > context.options.maxMetadataSize) {
+    throw new errors.FST_TUS_METADATA_TOO_LARGE(context.options.maxMetadataSize)
+  }
   const metadata = metadataHeader === null ? {} : decodeMetadata(metadataHeader)
   if (metadata.filename === undefined && fileName !== undefined) metadata.filename = fileName
   const uid = nanoid()

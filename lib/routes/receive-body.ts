@@ -31,7 +31,12 @@ export async function receiveBody (
   if (checksum !== undefined) record = await context.store.markUnverified(directory, record, offset)
   const body = request.body as Readable
   const progress = progressReporter(context, request, upload)
-  const { written, end } = await context.store.append(directory, record.uid, body, roomLeft(context, request, upload), signal, observer(checksum, progress))
+  const { written, end } = await context.store.append(directory, record.uid, body, {
+    limit: roomLeft(context, request, upload),
+    signal: AbortSignal.any([signal, context.closing]),
+    idleTimeout: context.options.idleTimeout,
+    observe: observer(checksum, progress)
+  })
   const problem = end === 'ended' ? checksumProblem(context, request, checksum) : undefined
   const kept = problem !== undefined || (checksum !== undefined && end !== 'ended') ? 0 : written
   if (checksum !== undefined || kept !== written) record = await context.store.settleUnverified(directory, record, offset + kept)
@@ -77,7 +82,8 @@ export function checkBodyFits (context: TusContext, request: TusRequest, upload:
 /** The error of a body that stopped before its end, if any. */
 export function stoppedEarly (context: TusContext, request: TusRequest, upload: Upload, end: AppendEnd): Error | undefined {
   if (end === 'limit') return tooLarge(context, request, upload)
-  if (end === 'interrupted') return new errors.FST_TUS_INTERRUPTED()
+  if (end === 'idle') return new errors.FST_TUS_IDLE_TIMEOUT(context.options.idleTimeout)
+  if (end === 'interrupted') return context.closing.aborted ? new errors.FST_TUS_SHUTTING_DOWN() : new errors.FST_TUS_INTERRUPTED()
   return undefined
 }
 

@@ -34,7 +34,8 @@ export function tusRoutes (context: TusContext): FastifyPluginCallback {
     scope.addContentTypeParser('*', (_request, body, parsed) => { parsed(null, body) })
     scope.setValidatorCompiler(tusValidatorCompiler)
     scope.addHook('onSend', tusResponseHeaders)
-    scope.setErrorHandler(fullDiskIs507)
+    scope.setErrorHandler(storageErrors)
+    scope.addHook('preHandler', async (request, reply) => { context.bodies.admit(request, reply) })
     const { maxSize } = context.options
     if (typeof maxSize === 'function') scope.addHook('preHandler', resolveMaxSize(maxSize))
 
@@ -100,9 +101,14 @@ function addDraftConstraint (scope: FastifyInstance): void {
 
 const FULL_DISK = new Set(['ENOSPC', 'EDQUOT'])
 
-/** A full disk or quota is a 507 wherever it strikes; every other error goes on to the app's error handler. */
-function fullDiskIs507 (error: FastifyError): never {
+/**
+ * Storage failures get their own answer wherever they strike: a full disk or
+ * quota is a 507, an I/O error a 500 that says so. Every other error goes on
+ * to the app's error handler.
+ */
+function storageErrors (error: FastifyError): never {
   if (FULL_DISK.has(error.code)) throw new errors.FST_TUS_INSUFFICIENT_STORAGE()
+  if (error.code === 'EIO') throw new errors.FST_TUS_IO_ERROR()
   throw error
 }
 

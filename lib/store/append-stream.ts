@@ -3,14 +3,26 @@ import type { Readable } from 'node:stream'
 
 /**
  * Why an append stopped: the body `ended`; it held more than the limit and was
- * cut there (`limit`); the connection `broke`; or a newer request for the upload
- * `interrupted` it. In every case all bytes received up to that point are on disk.
+ * cut there (`limit`); the connection `broke`; a newer request for the upload
+ * (or the server closing) `interrupted` it; or no byte came for the idle timeout
+ * (`idle`). In every case all bytes received up to that point are on disk.
  */
-export type AppendEnd = 'ended' | 'limit' | 'broke' | 'interrupted'
+export type AppendEnd = 'ended' | 'limit' | 'broke' | 'interrupted' | 'idle'
 
 export interface AppendResult {
   readonly written: number
   readonly end: AppendEnd
+}
+
+export interface AppendOptions {
+  /** The most bytes to write; more are cut off (`limit`). */
+  readonly limit: number
+  /** Stops the append when it aborts (`interrupted`). */
+  readonly signal: AbortSignal
+  /** Stops the append after this many milliseconds without a byte (`idle`). */
+  readonly idleTimeout: number
+  /** Sees each chunk as it is kept (a checksum, progress). */
+  readonly observe?: ((chunk: Buffer) => void) | undefined
 }
 
 /** Socket chunks held while a write is in flight before the socket is paused. */
@@ -20,12 +32,9 @@ const MAX_PENDING_BYTES = 4 * 1024 * 1024
  * Streams `source` to the end of the file behind `fd` without a stream pipeline:
  * socket chunks go straight to `writev`, and chunks that arrive while a write is
  * in flight are batched into the next one. Memory stays under MAX_PENDING_BYTES
- * plus the socket's own buffer, whatever the body size. At most `limit` bytes
- * are written; `observe` (a checksum) sees each chunk as it is kept.
+ * plus the socket's own buffer, whatever the body size.
  */
-export function appendStream (
-  fd: number, source: Readable, limit: number, signal: AbortSignal, observe?: (chunk: Buffer) => void
-): Promise<AppendResult> {
+export function appendStream (fd: number, source: Readable, { limit, signal, idleTimeout, observe }: AppendOptions): Promise<AppendResult> {
   return new Promise((resolve, reject) => {
     let pending: Buffer[] = []
     let pendingBytes = 0
@@ -33,8 +42,10 @@ export function appendStream (
     let written = 0
     let writing = false
     let end: AppendEnd | undefined
+    let lastData = Date.now()
 
     const onData = (chunk: Buffer): void => {
+      lastData = Date.now()
       const room = limit - received
       const kept = chunk.length > room ? chunk.subarray(0, room) : chunk
       received += kept.length
@@ -56,6 +67,13 @@ export function appendStream (
       stop('broke')
     }
     const onInterrupt = (): void => stop('interrupted')
+    // the idle clock runs only while the append waits for the client, not while it waits for the disk
+    const onIdleCheck = (): void => {
+      const waited = writing ? 0 : Date.now() - lastData
+      if (waited >= idleTimeout) stop('idle')
+      else idle = setTimeout(onIdleCheck, idleTimeout - waited)
+    }
+    let idle = setTimeout(onIdleCheck, idleTimeout)
 
     source.on('data', onData)
     source.once('end', onEnd)
@@ -68,6 +86,7 @@ export function appendStream (
     function stop (reason: AppendEnd): void {
       if (end !== undefined) return
       end = reason
+      clearTimeout(idle)
       source.off('data', onData)
       source.off('end', onEnd)
       source.off('error', onBroken)
@@ -96,6 +115,7 @@ export function appendStream (
         written += bytes
         pending = unwritten(batch, bytes).concat(pending) // a short write leaves its rest first in line
         writing = false
+        lastData = Date.now() // ready for more: the client's idle time starts now
         if (end === undefined) source.resume()
         settle()
       })

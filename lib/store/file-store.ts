@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { nanoid } from 'nanoid'
 import { errors } from '../errors.js'
-import { appendStream, type AppendResult } from './append-stream.js'
+import { appendStream, type AppendOptions, type AppendResult } from './append-stream.js'
 import { STATE_DIR } from './paths.js'
 import type { Upload, UploadRecord, UploadStore } from './store.js'
 
@@ -62,12 +62,10 @@ export class FileStore implements UploadStore {
     return declared
   }
 
-  async append (
-    dir: string, uid: string, source: Readable, limit: number, signal: AbortSignal, observe?: (chunk: Buffer) => void
-  ): Promise<AppendResult> {
+  async append (dir: string, uid: string, source: Readable, options: AppendOptions): Promise<AppendResult> {
     const handle = await open(dataPath(dir, uid), 'a')
     try {
-      return await appendStream(handle.fd, source, limit, signal, observe)
+      return await appendStream(handle.fd, source, options)
     } finally {
       await handle.close()
     }
@@ -111,14 +109,14 @@ export class FileStore implements UploadStore {
     return { record: completed, filePath }
   }
 
-  async concatenate (dir: string, final: UploadRecord, signal: AbortSignal): Promise<AppendResult> {
+  async concatenate (dir: string, final: UploadRecord, options: Omit<AppendOptions, 'limit' | 'observe'>): Promise<AppendResult> {
     const partials = (final.concat as { partials: readonly string[] }).partials
     const handle = await open(dataPath(dir, final.uid), 'w')
     let written = 0
     try {
       for (const partial of partials) {
         const source = createReadStream(dataPath(dir, partial))
-        const result = await appendStream(handle.fd, source, Infinity, signal).finally(() => source.destroy())
+        const result = await appendStream(handle.fd, source, { ...options, limit: Infinity }).finally(() => source.destroy())
         written += result.written
         if (result.end !== 'ended') return { written, end: result.end }
       }

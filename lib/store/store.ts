@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { UploadMetadata } from '../protocol/metadata.js'
-import type { AppendResult } from './append-stream.js'
+import type { AppendOptions, AppendResult } from './append-stream.js'
 
 /** What is persisted about an upload between requests (the metadata file). */
 export interface UploadRecord {
@@ -44,8 +44,8 @@ export interface UploadStore {
   load (dir: string, uid: string): Promise<Upload | undefined>
   /** Records the length of an upload created with a deferred length. */
   declareLength (dir: string, record: UploadRecord, fileSize: number): Promise<UploadRecord>
-  /** Appends at most `limit` bytes of `source` to the upload's data; `observe` sees every byte written. */
-  append (dir: string, uid: string, source: Readable, limit: number, signal: AbortSignal, observe?: (chunk: Buffer) => void): Promise<AppendResult>
+  /** Appends `source` to the upload's data, as `options` say (at most `limit` bytes). */
+  append (dir: string, uid: string, source: Readable, options: AppendOptions): Promise<AppendResult>
   /** Records that bytes from `offset` on are not verified yet. */
   markUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord>
   /** Ends a verification: keeps the data up to `offset` (cutting the rest) and clears the mark. */
@@ -56,7 +56,7 @@ export interface UploadStore {
    */
   complete (dir: string, record: UploadRecord): Promise<{ record: UploadRecord, filePath: string }>
   /** Fills a final upload's data with its partials' data, in order, each read once; returns the bytes written. */
-  concatenate (dir: string, final: UploadRecord, signal: AbortSignal): Promise<AppendResult>
+  concatenate (dir: string, final: UploadRecord, options: Omit<AppendOptions, 'limit' | 'observe'>): Promise<AppendResult>
   /** Notes that a final upload waits for a partial one, so that the partial's completion can find it. */
   addFinal (dir: string, partialUid: string, finalUid: string): Promise<void>
   /** The final uploads that named a partial upload. */
