@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { FileLocker } from './lock/file-locker.js'
 import { MemoryLocker } from './lock/locker.js'
 import { resolveOptions, type FastifyTusOptions } from './options.js'
 import { BodyRequests } from './routes/body-requests.js'
@@ -11,8 +12,8 @@ import { FileStore } from './store/file-store.js'
 /** How long a closing app waits for the answers to the bodies it ended. */
 const CLOSE_TIMEOUT = 5000
 
-/** Uploads served by this process share one locker: a lock is keyed by the upload's directory and id. */
-const processLocker = new MemoryLocker()
+/** Registrations of this process share their locker, so that two sharing a directory share its locks. */
+const processLockers = { memory: new MemoryLocker(), file: new FileLocker() }
 
 /**
  * Registers a tus endpoint. The plugin itself is not encapsulated, so that
@@ -32,7 +33,7 @@ async function fastifyTusPlugin (instance: FastifyInstance, options: FastifyTusO
   const context = {
     options: resolved,
     store: new FileStore(resolved),
-    locker: processLocker,
+    locker: typeof resolved.locker === 'string' ? processLockers[resolved.locker] : resolved.locker,
     resourceRoute: nameRoutes(instance, name, resolved.creationRoute),
     resourceRouteName: resourceRouteName(name),
     closing: closing.signal,
@@ -50,5 +51,7 @@ export type { Resource, CompletedResource } from './resource.js'
 export type { CleanupReport } from './routes/cleanup.js'
 export type { UploadMetadata } from './protocol/metadata.js'
 export { errors } from './errors.js'
+export { MemoryLocker, type Lock, type Locker } from './lock/locker.js'
+export { FileLocker, type FileLockerOptions } from './lock/file-locker.js'
 export type { TusErrorCode } from './errors.js'
 export { corsAllowedHeaders, corsExposedHeaders } from './protocol/headers.js'

@@ -2,6 +2,7 @@ import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { errors } from './errors.js'
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './protocol/checksum.js'
 import { OPTIONAL_EXTENSIONS, enabledExtensions, type TusExtension } from './protocol/extensions.js'
+import type { Locker } from './lock/locker.js'
 import type { CompletedResource, Resource } from './resource.js'
 import type { UploadMetadata } from './protocol/metadata.js'
 import { parseUploadPath, type UploadPathTemplate } from './store/paths.js'
@@ -45,6 +46,12 @@ export interface FastifyTusOptions {
   maxConcurrentUploads?: number
   /** The largest `Upload-Metadata` header, in bytes (400 above). Default 8192. */
   maxMetadataSize?: number
+  /**
+   * One writer per upload: `'memory'` within this process (the default, the
+   * fastest), `'file'` across processes and hosts that share `uploadPath`, or a
+   * Locker of your own (for example a FileLocker with other timings).
+   */
+  locker?: 'memory' | 'file' | Locker
   /** Serializes upload records to the metadata files. Default `JSON.stringify`. */
   jsonDumps?: (value: unknown) => string
   /** Parses the metadata files. Default `JSON.parse`. */
@@ -84,6 +91,7 @@ export interface ResolvedOptions {
   readonly idleTimeout: number
   readonly maxConcurrentUploads: number
   readonly maxMetadataSize: number
+  readonly locker: 'memory' | 'file' | Locker
   readonly jsonDumps: (value: unknown) => string
   readonly jsonLoads: (text: string) => unknown
   readonly extensions: ReadonlySet<TusExtension>
@@ -103,7 +111,7 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
   const {
     uploadPath, uploadUrl = '/uploads', uploadResourceName, allowOverwriteFiles = false, maxSize,
     relativeLocation = false, onRequest = [], onUploadDone, onUploadCreate, onUploadTerminate, onUploadProgress, progressInterval = 1000, idleTimeout = 60_000,
-    maxConcurrentUploads = 1000, maxMetadataSize = 8192,
+    maxConcurrentUploads = 1000, maxMetadataSize = 8192, locker = 'memory',
     jsonDumps = JSON.stringify, jsonLoads = JSON.parse,
     disabledExtensions = [], checksumAlgorithms = [...CHECKSUM_ALGORITHMS], expiration, cleanupInterval, ietfDraft = true
   } = options
@@ -129,6 +137,7 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
   checkPositive('idleTimeout', idleTimeout, 'milliseconds', MAX_TIMER)
   checkPositive('maxConcurrentUploads', maxConcurrentUploads, 'requests')
   checkPositive('maxMetadataSize', maxMetadataSize, 'bytes')
+  if (locker !== 'memory' && locker !== 'file' && !isLocker(locker)) throw invalid('locker', 'must be "memory", "file" or an object with acquire() and tryAcquire()')
   checkPositive('expiration', expiration, 'milliseconds')
   checkPositive('cleanupInterval', cleanupInterval, 'milliseconds', MAX_TIMER)
   const guards = Array.isArray(onRequest) ? onRequest : [onRequest]
@@ -159,6 +168,7 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
     idleTimeout,
     maxConcurrentUploads,
     maxMetadataSize,
+    locker,
     jsonDumps,
     jsonLoads,
     extensions: enabledExtensions(expiration === undefined ? [...disabledExtensions, 'expiration'] : disabledExtensions),
@@ -167,6 +177,11 @@ export function resolveOptions (options: FastifyTusOptions, prefix: string): Res
     cleanupInterval,
     ietfDraft
   }
+}
+
+function isLocker (value: unknown): value is Locker {
+  const candidate = value as Partial<Locker> | null
+  return typeof candidate?.acquire === 'function' && typeof candidate.tryAcquire === 'function'
 }
 
 function checkBoolean (name: string, value: unknown): void {

@@ -113,14 +113,16 @@ t.test('cleanup sweeps what interrupted writes left behind, and nothing else', a
   }
   for (const [name, content] of Object.entries(files)) await writeFile(join(state, name), content)
   await utimes(join(state, 'old.json.abcdefgh.tmp'), old, old)
-  t.same(await app.tusCleanup(), { expired: 0, leftovers: 5, failed: 0 })
+  for (const lock of [`${uidOf(live.path)}.lock`, `${uidOf(live.path)}.lock.stale-abc`, 'ZZZZZZZZZZZZZZZZZZZZZ.lock']) await mkdir(join(state, lock, 'x'), { recursive: true })
+  t.same(await app.tusCleanup(), { expired: 0, leftovers: 7, failed: 0 })
   t.same((await readdir(state)).sort(), [
     `${uidOf(done.path)}.json`,
     `${uidOf(live.path)}.json`,
+    `${uidOf(live.path)}.lock`,
     `${uidOf(live.path)}.part`,
     (await readdir(state)).find((name) => name.endsWith('.name') && !name.startsWith('aaaa')),
     'young.json.abcdefgh.tmp'
-  ].sort(), 'the live upload, its reservation and a young temporary file stay')
+  ].sort(), 'the live upload, its lock, its reservation and a young temporary file stay')
 })
 
 t.test('cleanup walks every directory the placeholders can name, and every registration', async (t) => {

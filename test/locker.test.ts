@@ -28,20 +28,29 @@ t.test('taking a held lock asks the holder to stop and waits only for its releas
   lock.release()
 })
 
-t.test('a waiter overtaken by a newer request gets its lock already aborted; the newest wins', async (t) => {
+t.test('a waiter overtaken by a newer request never gets the lock; the newest wins', async (t) => {
   const locker = new MemoryLocker()
   const first = await locker.acquire('upload')
   const second = locker.acquire('upload')
   const third = locker.acquire('upload')
   first.release()
-  const secondLock = await second
-  t.ok(secondLock.signal.aborted, 'the overtaken waiter must give up')
-  secondLock.release()
+  await t.rejects(second, { code: 'FST_TUS_INTERRUPTED' })
   const thirdLock = await third
   t.notOk(thirdLock.signal.aborted)
-  secondLock.release()
+  first.release()
   const fourth = locker.acquire('upload')
   t.ok(thirdLock.signal.aborted, 'a late release of an old lock does not free the current one')
   thirdLock.release()
   ;(await fourth).release()
+})
+
+t.test('tryAcquire never disturbs a holder', async (t) => {
+  const locker = new MemoryLocker()
+  const held = await locker.acquire('upload')
+  t.equal(await locker.tryAcquire('upload'), undefined)
+  t.notOk(held.signal.aborted)
+  held.release()
+  const free = await locker.tryAcquire('upload')
+  t.ok(free)
+  free?.release()
 })

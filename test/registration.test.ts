@@ -46,7 +46,13 @@ t.test('a bad option fails app.ready() with a message naming it', async (t) => {
     [{ uploadPath: dir, onUploadCreate: 1 }, /"onUploadCreate" must be a function/],
     [{ uploadPath: dir, onUploadTerminate: 1 }, /"onUploadTerminate" must be a function/],
     [{ uploadPath: dir, onUploadProgress: 1 }, /"onUploadProgress" must be a function/],
-    [{ uploadPath: dir, progressInterval: 0 }, /"progressInterval" must be a positive integer number of milliseconds/]
+    [{ uploadPath: dir, progressInterval: 0 }, /"progressInterval" must be a positive integer number of milliseconds/],
+    [{ uploadPath: dir, idleTimeout: 2 ** 31 }, /"idleTimeout" must be a positive integer number of milliseconds \(at most 2147483647\)/],
+    [{ uploadPath: dir, maxConcurrentUploads: 0 }, /"maxConcurrentUploads"/],
+    [{ uploadPath: dir, maxMetadataSize: -1 }, /"maxMetadataSize"/],
+    [{ uploadPath: dir, locker: 'redis' }, /"locker" must be "memory", "file" or an object with acquire\(\) and tryAcquire\(\)/],
+    [{ uploadPath: dir, locker: { acquire () {} } }, /"locker"/],
+    [{ uploadPath: dir, locker: null }, /"locker"/]
   ]
   for (const [options, message] of cases) {
     const error = await registrationError(t, options)

@@ -95,7 +95,7 @@ async function cleanup (context: TusContext, log: FastifyBaseLogger): Promise<Cl
 
 /** Removes one upload if it is expired (or a final one whose partials expired) and nobody is writing to it. */
 async function expire (context: TusContext, directory: string, uid: string, now: number): Promise<boolean> {
-  const lock = context.locker.tryAcquire(lockKey(directory, uid))
+  const lock = await context.locker.tryAcquire(lockKey(directory, uid))
   if (lock === undefined) return false
   try {
     const upload = await context.store.load(directory, uid)

@@ -1,9 +1,11 @@
 import type { FastifyRequest } from 'fastify'
+import { join } from 'node:path'
 import { errors } from '../errors.js'
 import type { Locker } from '../lock/locker.js'
 import type { ResolvedOptions } from '../options.js'
 import type { Upload, UploadStore } from '../store/store.js'
 import type { RoutePattern } from '../route-pattern.js'
+import { STATE_DIR } from '../store/paths.js'
 import type { BodyRequests } from './body-requests.js'
 import { isExpired } from './expiration.js'
 
@@ -34,9 +36,9 @@ export function uploadDirectory (context: TusContext, request: TusRequest): stri
   return context.options.uploadPath.resolve(request.params)
 }
 
-/** The key that the locker knows an upload by. */
+/** The key that the locker knows an upload by: the path a file locker makes its lock at. */
 export function lockKey (directory: string, uid: string): string {
-  return `${directory}\0${uid}`
+  return join(directory, STATE_DIR, `${uid}.lock`)
 }
 
 /** The upload with that id in that directory; a 404 when there is none, a 410 when it expired. */

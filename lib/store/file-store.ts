@@ -155,7 +155,7 @@ export class FileStore implements UploadStore {
     for (const name of names) {
       const path = join(stateDir, name)
       if (await this.#isLeftover(dir, name, path, uids, before)) {
-        await rm(path, { force: true })
+        await rm(path, { recursive: true, force: true })
         removed++
       }
     }
@@ -164,7 +164,8 @@ export class FileStore implements UploadStore {
 
   async #isLeftover (dir: string, name: string, path: string, uids: ReadonlySet<string>, before: number): Promise<boolean> {
     if (name.endsWith('.tmp')) return unless('ENOENT', stat(path).then((stats) => stats.mtimeMs < before), false)
-    const [stem = '', kind] = name.split('.')
+    const [stem = '', kind, aside] = name.split('.')
+    if (kind === 'lock') return aside !== undefined || !uids.has(stem) // a lock set aside by a holder or a taker, or of no upload
     if (kind === 'final' || kind === 'finals') return !uids.has(stem)
     if (kind === 'part') {
       const record = uids.has(stem) ? (await this.load(dir, stem))?.record : undefined

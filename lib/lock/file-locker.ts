@@ -1,0 +1,157 @@
+import { hostname } from 'node:os'
+import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { errors } from '../errors.js'
+import { nanoid } from 'nanoid'
+import { MemoryLocker, type Lock, type Locker } from './locker.js'
+
+export interface FileLockerOptions {
+  /** How often a holder looks for a request to hand over, and a waiter tries again (ms). Default 25. */
+  readonly pollInterval?: number
+  /** How often a holder marks its lock as alive (ms). Default 1000. */
+  readonly heartbeat?: number
+  /** A lock not marked alive for this long belongs to a holder that is gone (ms). Default 10000. */
+  readonly staleAfter?: number
+}
+
+interface Owner {
+  readonly host: string
+  readonly pid: number
+  readonly token: string
+}
+
+/**
+ * One writer per upload across processes and hosts that share the upload
+ * directory (a local disk, or NFS, EFS, CephFS). A lock is a directory, made
+ * with `mkdir` (atomic on every file system, NFS included); no `flock`, no
+ * `fs.watch`. Inside it, `owner` names the holder.
+ *
+ * - Handover: a waiter leaves a `wanted` file in the lock; the holder looks for
+ *   it every `pollInterval` ms, stops its request, and lets go. So a new request
+ *   takes over from one whose client went away within about `pollInterval`.
+ * - Dead holders: the holder touches its lock every `heartbeat` ms. A lock
+ *   untouched for `staleAfter` ms is taken over; so is, at once, a lock of a
+ *   process of this host that no longer exists.
+ * - Within one process, a MemoryLocker comes first, so local handover needs no
+ *   file at all. A lock for an upload whose directory does not exist yet (a
+ *   creation) is the memory lock alone: nobody else can know that upload.
+ *
+ * Limits: on NFS, attribute caching can hide a `wanted` file or a heartbeat
+ * for the cache's lifetime (mount with `lookupcache=positive` and a short
+ * `actimeo` for prompt handover); clocks of the hosts must roughly agree for
+ * `staleAfter` to hold.
+ */
+export class FileLocker implements Locker {
+  readonly #memory = new MemoryLocker()
+  readonly #pollInterval: number
+  readonly #heartbeat: number
+  readonly #staleAfter: number
+  readonly #host = hostname()
+
+  constructor ({ pollInterval = 25, heartbeat = 1000, staleAfter = 10_000 }: FileLockerOptions = {}) {
+    this.#pollInterval = pollInterval
+    this.#heartbeat = heartbeat
+    this.#staleAfter = staleAfter
+  }
+
+  async acquire (key: string): Promise<Lock> {
+    const local = await this.#memory.acquire(key)
+    const owner: Owner = { host: this.#host, pid: process.pid, token: nanoid() }
+    try {
+      for (;;) {
+        const taken = await this.#tryTake(key, owner)
+        if (taken === 'taken') return this.#hold(key, owner, local)
+        if (taken === 'no-directory') return local
+        // asked again on every try: the holder it asked may have gone, and another come
+        await writeFile(join(key, 'wanted'), owner.token).catch(() => {})
+        await sleep(this.#pollInterval)
+        if (local.signal.aborted) throw new errors.FST_TUS_INTERRUPTED()
+      }
+    } catch (error) {
+      local.release()
+      throw error
+    }
+  }
+
+  async tryAcquire (key: string): Promise<Lock | undefined> {
+    const local = await this.#memory.tryAcquire(key)
+    if (local === undefined) return undefined
+    const owner: Owner = { host: this.#host, pid: process.pid, token: nanoid() }
+    // a second try, for a lock the first found stale and removed
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const taken = await this.#tryTake(key, owner)
+      if (taken === 'taken') return this.#hold(key, owner, local)
+      if (taken === 'no-directory') return local
+    }
+    local.release()
+    return undefined
+  }
+
+  /** Makes the lock directory, or takes it over from a holder that is gone. */
+  async #tryTake (key: string, owner: Owner): Promise<'taken' | 'held' | 'no-directory'> {
+    try {
+      await mkdir(key)
+    } catch (error) {
+      const { code } = error as NodeJS.ErrnoException
+      if (code === 'ENOENT') return 'no-directory'
+      if (code !== 'EEXIST') throw error
+      if (!await this.#isStale(key)) return 'held'
+      // move the stale lock aside atomically, so that of two waiters only one removes it
+      const aside = `${key}.stale-${owner.token}`
+      if (await rename(key, aside).then(() => true, () => false)) await rm(aside, { recursive: true, force: true })
+      return 'held'
+    }
+    await writeFile(join(key, 'owner'), JSON.stringify(owner))
+    return 'taken'
+  }
+
+  async #isStale (key: string): Promise<boolean> {
+    const stats = await stat(key).catch(() => undefined)
+    if (stats !== undefined && Date.now() - stats.mtimeMs > this.#staleAfter) return true
+    const holder = await readFile(join(key, 'owner'), 'utf8').then((text) => JSON.parse(text) as Owner, () => undefined)
+    return holder !== undefined && holder.host === this.#host && !isAlive(holder.pid)
+  }
+
+  /** The lock once its directory is ours: watched for a waiter, kept alive, removed on release. */
+  #hold (key: string, owner: Owner, local: Lock): Lock {
+    const handover = new AbortController()
+    let lastBeat = Date.now()
+    const watch = setInterval(() => {
+      stat(join(key, 'wanted')).then(() => { handover.abort() }, () => {})
+      if (Date.now() - lastBeat >= this.#heartbeat) {
+        lastBeat = Date.now()
+        const now = new Date()
+        utimes(key, now, now).catch(() => {})
+      }
+    }, this.#pollInterval)
+    watch.unref()
+    return {
+      signal: AbortSignal.any([local.signal, handover.signal]),
+      release: () => {
+        clearInterval(watch)
+        // a lock that cannot be removed stays behind as a stale one: the next taker removes it
+        release(key, owner).catch(() => {}).finally(() => { local.release() })
+      }
+    }
+  }
+}
+
+/** Removes the lock directory if it is still ours (a holder taken for gone may find it taken over). */
+async function release (key: string, owner: Owner): Promise<void> {
+  const holder = await readFile(join(key, 'owner'), 'utf8').then((text) => (JSON.parse(text) as Owner).token, () => undefined)
+  if (holder !== owner.token) return
+  const aside = `${key}.released-${owner.token}`
+  await rename(key, aside)
+  await rm(aside, { recursive: true, force: true })
+}
+
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
