@@ -45,7 +45,7 @@ export const errors = {
   FST_TUS_FILE_EXISTS: createError<[string]>(
     'FST_TUS_FILE_EXISTS', 'A file named "%s" already exists or is being uploaded', 409),
   FST_TUS_INTERRUPTED: createError(
-    'FST_TUS_INTERRUPTED', 'The upload was taken over by a newer request for it', 400),
+    'FST_TUS_INTERRUPTED', 'The upload was taken over by a newer request for it; ask where it stands and go on', 409),
   FST_TUS_EXTENSION_DISABLED: createError<[string]>(
     'FST_TUS_EXTENSION_DISABLED', 'The tus extension "%s" is turned off on this server', 400),
   FST_TUS_CHECKSUM_ALGORITHM: createError<[string, string]>(

@@ -137,7 +137,7 @@ t.test('a new request for an upload ends the running one at once, its bytes kept
   t.equal(second.headers['upload-offset'], '3')
   t.ok(Date.now() - started < 1000, 'no waiting for the stalled request')
   const ended = await first
-  t.equal(ended.statusCode, 400)
+  t.equal(ended.statusCode, 409)
   t.equal(ended.json().code, 'FST_TUS_INTERRUPTED')
   t.equal(ended.headers['upload-offset'], '3')
   t.equal((await patchUpload(app, path, 3, 'defghij')).statusCode, 204)

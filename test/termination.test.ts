@@ -40,7 +40,7 @@ t.test('DELETE ends a running PATCH first', async (t) => {
   const deadline = Date.now() + 5000
   while ((await headUpload(app, path)).headers['upload-offset'] !== '3' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
   t.equal((await remove(app, path)).statusCode, 204)
-  t.equal((await running).statusCode, 400)
+  t.equal((await running).statusCode, 409)
   t.same(await readdir(join(dir, '.metadata')), [], 'nothing of the upload is left')
   t.equal(uidOf(path).length, 21)
 })

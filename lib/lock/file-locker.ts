@@ -95,21 +95,26 @@ export class FileLocker implements Locker {
       const { code } = error as NodeJS.ErrnoException
       if (code === 'ENOENT') return 'no-directory'
       if (code !== 'EEXIST') throw error
-      if (!await this.#isStale(key)) return 'held'
-      // move the stale lock aside atomically, so that of two waiters only one removes it
-      const aside = `${key}.stale-${owner.token}`
-      if (await rename(key, aside).then(() => true, () => false)) await rm(aside, { recursive: true, force: true })
+      const stale = await this.#staleOwner(key)
+      if (stale === undefined) return 'held'
+      await removeStale(key, stale, owner)
       return 'held'
     }
     await writeFile(join(key, 'owner'), JSON.stringify(owner))
     return 'taken'
   }
 
-  async #isStale (key: string): Promise<boolean> {
-    const stats = await stat(key).catch(() => undefined)
-    if (stats !== undefined && Date.now() - stats.mtimeMs > this.#staleAfter) return true
-    const holder = await readFile(join(key, 'owner'), 'utf8').then((text) => JSON.parse(text) as Owner, () => undefined)
-    return holder !== undefined && holder.host === this.#host && !isAlive(holder.pid)
+  /**
+   * The token of a lock's holder if the holder is gone (`''` for a lock whose
+   * holder died before it wrote its name), `undefined` while it lives.
+   */
+  async #staleOwner (key: string): Promise<string | undefined> {
+    const [stats, holder] = await Promise.all([stat(key).catch(() => undefined), readOwner(key)])
+    if (stats === undefined) return undefined
+    const age = Date.now() - stats.mtimeMs
+    if (holder === undefined) return age > NAMELESS_GRACE ? '' : undefined
+    if (age > this.#staleAfter || (holder.host === this.#host && !isAlive(holder.pid))) return holder.token
+    return undefined
   }
 
   /** The lock once its directory is ours: watched for a waiter, kept alive, removed on release. */
@@ -127,21 +132,43 @@ export class FileLocker implements Locker {
     watch.unref()
     return {
       signal: AbortSignal.any([local.signal, handover.signal]),
-      release: () => {
+      release: async () => {
         clearInterval(watch)
         // a lock that cannot be removed stays behind as a stale one: the next taker removes it
-        release(key, owner).catch(() => {}).finally(() => { local.release() })
+        await release(key, owner).catch(() => {})
+        local.release()
       }
     }
   }
 }
 
+/** A lock older than this without an owner belongs to a holder that died between `mkdir` and naming itself. */
+const NAMELESS_GRACE = 2000
+
+async function readOwner (key: string): Promise<Owner | undefined> {
+  return await readFile(join(key, 'owner'), 'utf8').then((text) => JSON.parse(text) as Owner, () => undefined)
+}
+
 /** Removes the lock directory if it is still ours (a holder taken for gone may find it taken over). */
 async function release (key: string, owner: Owner): Promise<void> {
-  const holder = await readFile(join(key, 'owner'), 'utf8').then((text) => (JSON.parse(text) as Owner).token, () => undefined)
-  if (holder !== owner.token) return
+  if ((await readOwner(key))?.token !== owner.token) return
   const aside = `${key}.released-${owner.token}`
   await rename(key, aside)
+  await rm(aside, { recursive: true, force: true })
+}
+
+/**
+ * Moves a stale lock aside (a rename is atomic: of two waiters only one moves
+ * it) and removes it. Should a live lock have been made in its place between
+ * the look and the move, it is moved back.
+ */
+export async function removeStale (key: string, staleToken: string, owner: Owner): Promise<void> {
+  const aside = `${key}.stale-${owner.token}`
+  if (!await rename(key, aside).then(() => true, () => false)) return
+  if (((await readOwner(aside))?.token ?? '') !== staleToken) {
+    await rename(aside, key).catch(() => {})
+    return
+  }
   await rm(aside, { recursive: true, force: true })
 }
 

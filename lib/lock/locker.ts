@@ -9,7 +9,8 @@ import { errors } from '../errors.js'
 export interface Lock {
   /** Aborts when a newer request wants this upload. */
   readonly signal: AbortSignal
-  release (): void
+  /** Lets go; resolves once another process can take the lock (a file locker removes its file). */
+  release (): void | Promise<void>
 }
 
 export interface Locker {

@@ -103,6 +103,6 @@ async function expire (context: TusContext, directory: string, uid: string, now:
     await context.store.remove(directory, upload.record)
     return true
   } finally {
-    lock.release()
+    await lock.release()
   }
 }

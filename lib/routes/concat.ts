@@ -71,7 +71,7 @@ export async function assembleFinal (context: TusContext, request: TusRequest, d
     await completeIfDone(context, request, directory, { ...final, offset: written, lastActivity: Date.now() })
     for (const partial of partials as Upload[]) await removeIfUnwanted(context, directory, partial.record, uid)
   } finally {
-    for (const held of taken) held.release()
+    await Promise.all(taken.map((held) => held.release()))
   }
 }
 

@@ -55,7 +55,7 @@ export async function create (context: TusContext, request: TusRequest, reply: F
       setUploadExpires(context, reply, upload)
     }
   } finally {
-    lock.release()
+    await lock.release()
   }
   await finishFinalsOf(context, request, directory, upload)
   reply.code(201).send()

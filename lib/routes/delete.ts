@@ -22,7 +22,7 @@ export async function terminate (context: TusContext, request: TusRequest<Upload
     upload = await loadUpload(context, directory, uid)
     await context.store.remove(directory, upload.record)
   } finally {
-    lock.release()
+    await lock.release()
   }
   await context.options.onUploadTerminate?.(request, toResource(upload.record, upload.offset))
   reply.code(204).send()

@@ -46,7 +46,7 @@ export async function currentUpload (context: TusContext, request: TusRequest<Up
     try {
       upload = await completeIfDone(context, request, directory, await loadUpload(context, directory, uid))
     } finally {
-      lock.release()
+      await lock.release()
     }
     await finishFinalsOf(context, request, directory, upload)
   }

@@ -44,7 +44,7 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
     const error = stoppedEarly(context, request, received.upload, received.end)
     if (error !== undefined) throw error
   } finally {
-    lock.release()
+    await lock.release()
   }
   await finishFinalsOf(context, request, directory, received.upload)
   reply.code(204).send()

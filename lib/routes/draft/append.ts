@@ -62,7 +62,7 @@ export async function draftAppend (version: DraftVersion, context: TusContext, r
     upload = received
     setDraftState(context, request, reply, version, upload)
   } finally {
-    lock.release()
+    await lock.release()
   }
   await finishFinalsOf(context, request, directory, upload)
   reply.code(version === '8' ? (upload.record.completed ? 200 : 204) : 201).send()

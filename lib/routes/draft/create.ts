@@ -51,7 +51,7 @@ export async function draftCreate (version: DraftVersion, context: TusContext, r
     if (upload === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
     setDraftState(context, request, reply, version, upload)
   } finally {
-    lock.release()
+    await lock.release()
   }
   reply.code(201).send()
 }
