@@ -76,6 +76,8 @@ t.test('a final upload must name complete partial uploads of this endpoint', asy
     [{ 'upload-concat': `final;${unfinished}` }, 400, /is not complete/],
     [{ 'upload-concat': `final;${complete} ${complete} ${complete}` }, 413, /maximum size of 10/],
     [{ 'upload-concat': 'final;' }, 400, /Upload-Concat/],
+    [{ 'upload-concat': 'final;http://%' }, 400, /http:\/\/% is not an upload of this endpoint/],
+    [{ 'upload-concat': 'final;http://[' }, 400, /is not an upload of this endpoint/],
     [{ 'upload-concat': 'partial;x' }, 400, /Upload-Concat/]
   ]
   for (const [headers, status, message] of cases) {

@@ -219,6 +219,9 @@ t.test('versions 5 and 6 keep state headers off HEAD and DELETE; 6 and 8 want ap
     const bad = await draftAppend(app, '8', v6.path, 1, false, 'x', { [header as string]: value as string })
     t.equal(bad.statusCode, 400, `${header}: ${value}`)
   }
+  const bodiless = await app.inject({ method: 'PATCH', url: v6.path, headers: { ...V('5'), 'upload-offset': '1', 'upload-complete': '?0' } })
+  t.equal(bodiless.statusCode, 201, 'a version 5 append without a body (and so without Content-Type) appends nothing')
+  t.equal(bodiless.headers['upload-offset'], '1')
   const withParameters = await draftAppend(app, '8', v6.path, 1, false, 'y', { 'upload-complete': '?0;x=1', 'upload-offset': '1;a' })
   t.equal(withParameters.statusCode, 204, 'structured-field parameters are ignored')
 })

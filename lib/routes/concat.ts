@@ -99,7 +99,7 @@ async function removeIfUnwanted (context: TusContext, directory: string, partial
 
 /** The id of a partial upload named by URL: it must be an upload of this endpoint, under the same route params. */
 function partialIdOf (context: TusContext, request: TusRequest, url: string): string {
-  const { pathname } = new URL(url, 'http://relative.invalid')
+  const pathname = URL.canParse(url, 'http://relative.invalid') ? new URL(url, 'http://relative.invalid').pathname : ''
   const uid = pathname.slice(pathname.lastIndexOf('/') + 1)
   if (!uploadId.test(uid) || pathname !== context.resourceRoute.fill(context.resourceRouteName, { ...request.params, uid })) {
     throw new errors.FST_TUS_INVALID_CONCAT(`${url} is not an upload of this endpoint`)

@@ -29,14 +29,17 @@ export async function receiveBody (
   if (record.completed) return { upload, end: announcedBodyLength(request.headers) === 0 ? 'ended' : 'limit' }
   if (record.unverifiedFrom !== undefined) record = await context.store.settleUnverified(directory, record, offset)
   if (checksum !== undefined) record = await context.store.markUnverified(directory, record, offset)
-  const body = request.body as Readable
+  const body = request.body as Readable | undefined
   const progress = progressReporter(context, request, upload)
-  const { written, end } = await context.store.append(directory, record.uid, body, {
-    limit: roomLeft(context, request, upload),
-    signal: AbortSignal.any([signal, context.closing]),
-    idleTimeout: context.options.idleTimeout,
-    observe: observer(checksum, progress)
-  })
+  // a request without a body (a draft version 5 append may have no Content-Type) appends nothing
+  const { written, end } = body === undefined
+    ? { written: 0, end: 'ended' as const }
+    : await context.store.append(directory, record.uid, body, {
+      limit: roomLeft(context, request, upload),
+      signal: AbortSignal.any([signal, context.closing]),
+      idleTimeout: context.options.idleTimeout,
+      observe: observer(checksum, progress)
+    })
   const problem = end === 'ended' ? checksumProblem(context, request, checksum) : undefined
   const kept = problem !== undefined || (checksum !== undefined && end !== 'ended') ? 0 : written
   if (checksum !== undefined || kept !== written) record = await context.store.settleUnverified(directory, record, offset + kept)

@@ -73,13 +73,12 @@ export function appendStream (fd: number, source: Readable, { limit, signal, idl
       if (waited >= idleTimeout) stop('idle')
       else idle = setTimeout(onIdleCheck, idleTimeout - waited)
     }
-    let idle = setTimeout(onIdleCheck, idleTimeout)
-
     source.on('data', onData)
     source.once('end', onEnd)
     source.once('error', onBroken)
     source.once('close', onBroken)
     signal.addEventListener('abort', onInterrupt, { once: true })
+    let idle = setTimeout(onIdleCheck, idleTimeout)
     if (signal.aborted) stop('interrupted')
     else if (source.destroyed) onBroken()
 
