@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
 import type { Test } from 'tap'
 import { waitFor } from './server.js'
+import { reset } from './processes.js'
 
 /** Client bytes a connection holds back (stalled, dripping) before it stops reading the client. */
 const HOLD_LIMIT = 1024 * 1024
@@ -139,8 +140,8 @@ export class ProxiedConnection {
     this.#setMode('stall')
     this.#held = []
     this.#heldBytes = 0
-    this.#client.resetAndDestroy()
-    this.#upstream.resetAndDestroy()
+    reset(this.#client)
+    reset(this.#upstream)
     this.#onReset(this)
   }
 

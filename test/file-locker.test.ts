@@ -187,6 +187,15 @@ t.test('a lock whose holder died before naming itself is taken over after a shor
   t.equal(JSON.parse(await readFile(join(key, 'owner'), 'utf8')).pid, process.pid)
   lock.release()
   await waitGone(key)
+
+  await mkdir(key)
+  await writeFile(join(key, 'owner'), '') // a name begun, not written: as nameless
+  t.equal(await locker.tryAcquire(key), undefined)
+  await utimes(key, old, old)
+  const taken = await locker.acquire(key)
+  t.equal(JSON.parse(await readFile(join(key, 'owner'), 'utf8')).pid, process.pid, 'an unreadable name is no holder once the grace is over')
+  taken.release()
+  await waitGone(key)
 })
 
 t.test('removing a stale lock puts back a live one made in its place meanwhile', async (t) => {

@@ -191,7 +191,7 @@ export async function roundRobinProxy (t: Test, ports: number[], { bytesPerSecon
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     const backends = proxy.backends
     if (backends.length === 0) {
-      client.resetAndDestroy()
+      reset(client)
       return
     }
     const backend = backends[next++ % backends.length] as number
@@ -253,9 +253,18 @@ export async function roundRobinProxy (t: Test, ports: number[], { bytesPerSecon
   return Object.assign(proxy, { port, endpoint: `http://127.0.0.1:${port}/uploads` })
 }
 
-/** Closes a socket with a TCP reset (or destroys it, if it is not connected). */
-function reset (socket: net.Socket): void {
+/**
+ * Closes a socket with a TCP reset, or destroys it if it is not connected or
+ * is already shutting down: libuv refuses to reset a socket with a pending
+ * shutdown (EINVAL), and Node 20 then never closes its handle, so the process
+ * spins at exit.
+ */
+export function reset (socket: net.Socket): void {
   if (socket.destroyed) return
+  if (socket.writableEnded || socket.pending) {
+    socket.destroy()
+    return
+  }
   try {
     socket.resetAndDestroy()
   } catch {

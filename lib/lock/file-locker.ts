@@ -100,7 +100,9 @@ export class FileLocker implements Locker {
       await removeStale(key, stale, owner)
       return 'held'
     }
-    await writeFile(join(key, 'owner'), JSON.stringify(owner))
+    // named through a rename: a holder killed meanwhile leaves a nameless lock, never a half-written name
+    await writeFile(join(key, `owner.${owner.token}`), JSON.stringify(owner))
+    await rename(join(key, `owner.${owner.token}`), join(key, 'owner'))
     return 'taken'
   }
 
@@ -145,8 +147,14 @@ export class FileLocker implements Locker {
 /** A lock older than this without an owner belongs to a holder that died between `mkdir` and naming itself. */
 const NAMELESS_GRACE = 2000
 
+/** The holder named in a lock; `undefined` for none, or for a name that cannot be read (as nameless). */
 async function readOwner (key: string): Promise<Owner | undefined> {
-  return await readFile(join(key, 'owner'), 'utf8').then((text) => JSON.parse(text) as Owner, () => undefined)
+  const text = await readFile(join(key, 'owner'), 'utf8').catch(() => '')
+  try {
+    return JSON.parse(text) as Owner
+  } catch {
+    return undefined
+  }
 }
 
 /** Removes the lock directory if it is still ours (a holder taken for gone may find it taken over). */
