@@ -211,3 +211,11 @@ t.test('removing a stale lock puts back a live one made in its place meanwhile',
   await removeStale(key, 'gone', { host: 'h', pid: 2, token: 'me' })
   t.same(await readdir(dir), [], 'nothing to remove is nothing to do')
 })
+
+t.test('a lock that is gone by the time it is looked at is no stale lock: try again', async (t) => {
+  const { symlink } = await import('node:fs/promises')
+  const key = join(t.testdir(), 'a.lock')
+  await symlink(join(t.testdir(), 'nowhere'), key) // mkdir finds it there, stat does not
+  const [locker] = pair()
+  t.equal(await locker.tryAcquire(key), undefined)
+})
