@@ -114,12 +114,15 @@ function storageErrors (error: FastifyError): never {
 
 /**
  * Every answer says `Tus-Resumable`; a 412 also says which version is spoken.
- * An answer given before the request body was fully received closes the
- * connection, so that the unread body cannot be taken for the next request.
+ * An HTTP/1 answer given before the request body was fully received closes the
+ * connection, so that the unread body cannot be taken for the next request
+ * (HTTP/2 has no such header: its stream is reset after the answer).
  */
 const tusResponseHeaders: onSendHookHandler = (request, reply, payload, done) => {
   reply.header('tus-resumable', TUS_VERSION)
   if (reply.statusCode === 412) reply.header('tus-version', TUS_VERSION)
-  if (request.raw.complete === false && announcedBodyLength(request.headers) !== 0) reply.header('connection', 'close')
+  if (request.raw.complete === false && request.raw.httpVersionMajor === 1 && announcedBodyLength(request.headers) !== 0) {
+    reply.header('connection', 'close')
+  }
   done(null, payload)
 }
