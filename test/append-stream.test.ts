@@ -77,6 +77,27 @@ t.test('many chunks arriving during a write are batched, and the source is pause
   t.equal(content.length, 64 * chunk.length)
 })
 
+t.test('a slow body reaches the disk chunk by chunk, a fast one in batches with the source paused while too much waits', async (t) => {
+  const path = join(t.testdir(), 'data')
+  const handle = await open(path, 'a')
+  t.teardown(() => handle.close())
+  const body = new PassThrough()
+  const appending = appendStream(handle.fd, body, { limit: Infinity, signal: new AbortController().signal, idleTimeout: 60_000 })
+  body.write('slow')
+  for (let waited = 0; (await readFile(path, 'utf8')) !== 'slow'; waited += 10) {
+    if (waited > 5000) t.fail('a small chunk was not written while the body went on')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  const chunk = Buffer.alloc(256 * 1024, 'f')
+  let paused = false
+  body.on('pause', () => { paused = true })
+  for (let index = 0; index < 16; index++) body.write(chunk)
+  t.ok(paused, 'paused while a write was in flight and more than two batches waited')
+  body.end()
+  t.same(await appending, { written: 4 + 16 * chunk.length, end: 'ended' })
+  t.equal((await readFile(path)).length, 4 + 16 * chunk.length)
+})
+
 t.test('a write error rejects', async (t) => {
   const path = join(t.testdir(), 'read-only')
   await (await open(path, 'w')).close()
@@ -116,7 +137,7 @@ t.test('time spent waiting for the disk does not count as the client being idle'
   const reader = await open(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
   const writer = await open(fifo, constants.O_WRONLY)
   t.teardown(async () => { await reader.close(); await writer.close() })
-  const size = 256 * 1024
+  const size = 1024 * 1024 // a whole batch: its write starts at once
   const body = new PassThrough()
   let settled = false
   const appending = appendStream(writer.fd, body, { limit: Infinity, signal: new AbortController().signal, idleTimeout: 20 }).finally(() => { settled = true })

@@ -1,16 +1,19 @@
-// The benchmark's HTTP client: node:http, one fresh connection per request.
+// The benchmark's HTTP client: node:http, a fresh connection per request unless
+// an agent is given. Request bodies are the benchmark's byte pattern (a chunk of
+// random bytes repeated from offset 0 of the upload), so that a body sent at
+// any offset can be checked on disk later.
 import { request as httpRequest } from 'node:http'
 
 const MAX_RESPONSE_BODY = 64 * 1024
 
 /**
- * Sends a request whose body is `size` bytes: `chunk` written again and again
- * (the last write cut to fit), each write after the previous one drained.
+ * Sends a request whose body is `size` bytes: the pattern from `offset` on,
+ * written a chunk at a time, each write after the previous one drained.
  * Resolves once the response has ended, with the wall time from the start of
  * the request to then; rejects on a network error, an answer given before the
  * whole body was sent, or `timeoutMs`.
  */
-export function send ({ port, method, path, headers = {}, size = 0, chunk, timeoutMs }) {
+export function send ({ port, method, path, headers = {}, size = 0, offset = 0, chunk, timeoutMs, agent = false }) {
   return new Promise((resolve, reject) => {
     const started = performance.now()
     let sent = 0
@@ -29,7 +32,7 @@ export function send ({ port, method, path, headers = {}, size = 0, chunk, timeo
       port,
       method,
       path,
-      agent: false,
+      agent,
       headers: { ...headers, 'content-length': size },
       signal: AbortSignal.timeout(timeoutMs)
     })
@@ -56,18 +59,71 @@ export function send ({ port, method, path, headers = {}, size = 0, chunk, timeo
       })
     })
 
+    writePattern(request, { chunk, offset, size, stopped: () => settled, onSent: (bytes) => { sent = bytes } }).then(() => request.end())
+  })
+}
+
+/**
+ * Starts a request that announces `contentLength` body bytes, sends the first
+ * `size` of them (the pattern from `offset`) and then stalls: the socket stays
+ * open, nothing more is written. Resolves once those bytes are handed to the
+ * kernel, with the request, a promise of what it eventually got (an answer or
+ * an error, never a rejection) and `destroy()`.
+ */
+export function stall ({ port, method, path, headers = {}, contentLength, size, offset = 0, chunk }) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now()
+    const request = httpRequest({
+      host: '127.0.0.1', port, method, path, agent: false, headers: { ...headers, 'content-length': contentLength }
+    })
+    const outcome = new Promise((resolve) => {
+      request.on('response', (response) => {
+        response.resume()
+        const answered = { status: response.statusCode, headers: response.headers, seconds: (performance.now() - started) / 1000 }
+        response.on('end', () => resolve(answered))
+        response.on('error', () => resolve(answered))
+        response.on('close', () => resolve(answered))
+      })
+      request.on('error', (error) => resolve({ error: error.code ?? error.message, seconds: (performance.now() - started) / 1000 }))
+      request.on('close', () => resolve({ error: 'closed', seconds: (performance.now() - started) / 1000 }))
+    })
+    let handed = false
+    request.on('error', (error) => { if (!handed) reject(error) })
+    writePattern(request, { chunk, offset, size }).then(() => {
+      handed = true
+      resolve({ request, outcome, destroy: () => request.destroy() })
+    })
+  })
+}
+
+/**
+ * Writes `size` bytes of the pattern from `offset` to `request`, each write
+ * after the previous one drained; resolves once all are handed over (never,
+ * if `stopped()` turns true on the way). `onSent` hears the running count.
+ */
+function writePattern (request, { chunk, offset, size, stopped = () => false, onSent = () => {} }) {
+  return new Promise((resolve) => {
+    let sent = 0
     const pump = () => {
-      if (settled) return
+      if (stopped()) return
       while (sent < size) {
-        const length = Math.min(chunk.length, size - sent)
-        sent += length
-        if (!request.write(length === chunk.length ? chunk : chunk.subarray(0, length))) {
+        const piece = patternPiece(chunk, offset + sent, size - sent)
+        sent += piece.length
+        onSent(sent)
+        if (!request.write(piece)) {
           request.once('drain', pump)
           return
         }
       }
-      request.end()
+      resolve()
     }
     pump()
   })
+}
+
+/** The pattern's bytes at `position`, at most `most` of them, without copying: one piece of `chunk`. */
+function patternPiece (chunk, position, most) {
+  const start = position % chunk.length
+  const end = Math.min(chunk.length, start + most)
+  return start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end)
 }

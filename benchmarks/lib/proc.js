@@ -36,3 +36,14 @@ export function memoryBytes (pid, key) {
   if (match === null) throw new Error(`no ${key} in /proc/${pid}/status`)
   return Number(match[1]) * 1024
 }
+
+/**
+ * The busy CPU time of the whole machine, all cores, in clock ticks: user,
+ * nice, system, irq and softirq of the first line of /proc/stat; and steal,
+ * the time the hypervisor gave to others.
+ */
+export function machineTimes () {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number)
+  const [user, nice, system, , , irq, softirq, steal = 0] = fields
+  return { busy: user + nice + system + irq + softirq, steal }
+}

@@ -9,11 +9,11 @@ const STOP_TIMEOUT_MS = 5_000
 export const running = new Set()
 
 /**
- * Starts `script` with the upload directory as its argument and waits for the
+ * Starts `script` with `args` (the upload directory first) and waits for the
  * port it listens on. The child exits by itself when this process goes away.
  */
-export function startServer (script, dir) {
-  const child = fork(script, [dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
+export function startServer (script, args) {
+  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
   running.add(child)
   child.once('exit', () => running.delete(child))
   return new Promise((resolve, reject) => {

@@ -22,3 +22,18 @@ export function table (rows) {
 export function fixed (value, digits) {
   return Number.isFinite(value) ? value.toFixed(digits) : '-'
 }
+
+/** The `p`-th percentile (0-100) of `values`, nearest rank. */
+export function percentile (values, p) {
+  if (values.length === 0) return NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))]
+}
+
+export function sum (values) {
+  return values.reduce((total, value) => total + value, 0)
+}
+
+export function plural (count, noun) {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`
+}

@@ -25,14 +25,19 @@ export interface AppendOptions {
   readonly observe?: ((chunk: Buffer) => void) | undefined
 }
 
+/** A write starts once this much is pending, or GATHER_MS after the first pending byte came. */
+const BATCH_BYTES = 1024 * 1024
+const GATHER_MS = 50
 /** Socket chunks held while a write is in flight before the socket is paused. */
-const MAX_PENDING_BYTES = 4 * 1024 * 1024
+const MAX_PENDING_BYTES = 2 * BATCH_BYTES
 
 /**
  * Streams `source` to the end of the file behind `fd` without a stream pipeline:
- * socket chunks go straight to `writev`, and chunks that arrive while a write is
- * in flight are batched into the next one. Memory stays under MAX_PENDING_BYTES
- * plus the socket's own buffer, whatever the body size.
+ * socket chunks are gathered into batches of about BATCH_BYTES for `writev` (a
+ * slow client's bytes wait at most GATHER_MS for more), and chunks arriving
+ * while a write is in flight join the next batch. Memory stays under
+ * MAX_PENDING_BYTES plus the batch in flight and the socket's own buffer,
+ * whatever the body size.
  */
 export function appendStream (fd: number, source: Readable, { limit, signal, idleTimeout, observe }: AppendOptions): Promise<AppendResult> {
   return new Promise((resolve, reject) => {
@@ -43,6 +48,7 @@ export function appendStream (fd: number, source: Readable, { limit, signal, idl
     let writing = false
     let end: AppendEnd | undefined
     let lastData = Date.now()
+    let gathering: NodeJS.Timeout | undefined
 
     const onData = (chunk: Buffer): void => {
       lastData = Date.now()
@@ -53,8 +59,14 @@ export function appendStream (fd: number, source: Readable, { limit, signal, idl
       pending.push(kept)
       pendingBytes += kept.length
       if (kept !== chunk) stop('limit')
-      if (!writing) flush()
-      else if (pendingBytes >= MAX_PENDING_BYTES) source.pause()
+      else if (writing) {
+        if (pendingBytes >= MAX_PENDING_BYTES) source.pause()
+      } else if (pendingBytes >= BATCH_BYTES) flush()
+      else gather()
+    }
+    const flushGathered = (): void => {
+      gathering = undefined
+      if (!writing && end === undefined && pending.length > 0) flush()
     }
     const onEnd = (): void => stop('ended')
     const onBroken = (): void => {
@@ -86,6 +98,7 @@ export function appendStream (fd: number, source: Readable, { limit, signal, idl
       if (end !== undefined) return
       end = reason
       clearTimeout(idle)
+      clearTimeout(gathering)
       source.off('data', onData)
       source.off('end', onEnd)
       source.off('error', onBroken)
@@ -95,13 +108,20 @@ export function appendStream (fd: number, source: Readable, { limit, signal, idl
       if (!writing) settle()
     }
 
+    /** What follows a finished write, or the stop: the next batch, waiting to gather one, or the result. */
     function settle (): void {
-      if (pending.length > 0) flush()
-      else if (end !== undefined) resolve({ written, end })
+      if (end === undefined && pendingBytes < BATCH_BYTES) gather()
+      else if (pending.length > 0) flush()
+      else resolve({ written, end: end as AppendEnd })
+    }
+
+    function gather (): void {
+      if (pending.length > 0) gathering ??= setTimeout(flushGathered, GATHER_MS)
     }
 
     function flush (): void {
       const batch = pending
+      const batchBytes = pendingBytes
       pending = []
       pendingBytes = 0
       writing = true
@@ -113,6 +133,7 @@ export function appendStream (fd: number, source: Readable, { limit, signal, idl
         }
         written += bytes
         pending = unwritten(batch, bytes).concat(pending) // a short write leaves its rest first in line
+        pendingBytes += batchBytes - bytes
         writing = false
         lastData = Date.now() // ready for more: the client's idle time starts now
         if (end === undefined) source.resume()

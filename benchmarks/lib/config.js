@@ -1,0 +1,78 @@
+// The command line, and the sizes and rounds of each workload in full and quick mode.
+import { parseArgs } from 'node:util'
+import { MiB } from './stats.js'
+
+export const USAGE = `usage: node benchmarks/index.js [--quick] [--only <list>] [--rounds <n>] [--size <MiB>] [--dir <path>]
+  --quick         a short run (under 2 minutes): smaller sizes, fewer rounds
+  --only <list>   the workloads to run, by number, e.g. --only 1,4 (default: all)
+                    1  one large upload in a single PATCH          5  peak RSS: 1 GiB and 4 GiB uploads
+                    2  256 MiB in 4 MiB PATCHes                    6  takeover of a stalled PATCH
+                    3  32 concurrent 32 MiB uploads                7  checksum and concatenation costs
+                    4  creation POSTs/s and HEADs/s (autocannon)
+  --rounds <n>    rounds of every workload that has rounds (overrides the mode's)
+  --size <MiB>    the size of workload 1's upload (default 1024, quick 256)
+  --dir <path>    where the temporary upload directories go (default: the OS temporary directory)
+  -h, --help      this text`
+
+export const WORKLOADS = [1, 2, 3, 4, 5, 6, 7]
+
+/** A bad command line: said without a stack trace. */
+export class UsageError extends Error {}
+
+const FULL = {
+  single: { bytes: 1024 * MiB, rounds: 5 },
+  chunked: { bytes: 256 * MiB, patchBytes: 4 * MiB, rounds: 5 },
+  concurrent: { uploads: 32, bytes: 32 * MiB, patchBytes: 4 * MiB, rounds: 3 },
+  requests: { connections: 10, seconds: 5, warmupSeconds: 1, rounds: 3, headUploads: 10 },
+  memory: { small: 1024 * MiB, large: 4096 * MiB },
+  takeover: { stalledBytes: 8 * MiB, restBytes: 1 * MiB, stallMs: 500, rounds: 5 },
+  extensions: { bytes: 256 * MiB, patchBytes: 4 * MiB, partials: 4, rounds: 5, hashBytes: 1024 * MiB }
+}
+
+const QUICK = {
+  single: { bytes: 256 * MiB, rounds: 2 },
+  chunked: { bytes: 64 * MiB, patchBytes: 4 * MiB, rounds: 2 },
+  concurrent: { uploads: 32, bytes: 8 * MiB, patchBytes: 4 * MiB, rounds: 1 },
+  requests: { connections: 10, seconds: 2, warmupSeconds: 1, rounds: 1, headUploads: 10 },
+  memory: { small: 128 * MiB, large: 512 * MiB },
+  takeover: { stalledBytes: 8 * MiB, restBytes: 1 * MiB, stallMs: 300, rounds: 2 },
+  extensions: { bytes: 64 * MiB, patchBytes: 4 * MiB, partials: 4, rounds: 2, hashBytes: 256 * MiB }
+}
+
+export function parseOptions (argv = process.argv.slice(2)) {
+  let values
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        rounds: { type: 'string' },
+        runs: { type: 'string' }, // the old name of --rounds
+        size: { type: 'string' },
+        dir: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false }
+      }
+    }))
+  } catch (error) {
+    throw new UsageError(error.message)
+  }
+  if (values.help) return { help: true }
+  const mode = structuredClone(values.quick ? QUICK : FULL)
+  const only = values.only === undefined ? WORKLOADS : [...new Set(values.only.split(',').map((item) => Number(item.trim())))]
+  if (only.length === 0 || !only.every((id) => WORKLOADS.includes(id))) {
+    throw new UsageError(`--only takes workload numbers from ${WORKLOADS.join(',')}, not ${values.only}`)
+  }
+  const roundsText = values.rounds ?? values.runs
+  if (roundsText !== undefined) {
+    const rounds = Number(roundsText)
+    if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError(`--rounds must be a positive integer, not ${roundsText}`)
+    for (const workload of Object.values(mode)) if ('rounds' in workload) workload.rounds = rounds
+  }
+  if (values.size !== undefined) {
+    const size = Number(values.size)
+    if (!Number.isInteger(size) || size < 1) throw new UsageError(`--size must be a positive integer number of MiB, not ${values.size}`)
+    mode.single.bytes = size * MiB
+  }
+  return { help: false, quick: values.quick, only: only.sort((a, b) => a - b), dir: values.dir, ...mode }
+}

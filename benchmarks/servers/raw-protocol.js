@@ -1,0 +1,120 @@
+// The raw protocol of the benchmark's baseline servers, on node:http's request
+// and response objects: a POST creates an empty file, a HEAD stats one, a PATCH
+// appends its body in batches of about 1 MiB written with fs.writev (one batch
+// in flight while the next one gathers) or, when discarding, reads and drops it.
+// Every PATCH answer says how many body bytes came (`x-received`), so that the
+// client can check them when no file holds them.
+import { randomBytes } from 'node:crypto'
+import { close, open, stat, writev } from 'node:fs'
+import { join } from 'node:path'
+
+const BATCH_BYTES = 1024 * 1024
+/** While a write is in flight, the socket is paused once this much waits. */
+const MAX_PENDING_BYTES = 2 * BATCH_BYTES
+const prefix = randomBytes(4).toString('hex')
+let created = 0
+
+/** A name the raw servers accept for a file: one plain path segment. */
+export const RAW_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/
+
+export function answer (res, status, headers = {}) {
+  res.writeHead(status, { 'content-length': 0, ...headers })
+  res.end()
+}
+
+export function createFile (dir, res) {
+  const name = `${prefix}-${++created}.bin`
+  open(join(dir, name), 'w', (error, fd) => {
+    if (error !== null) return answer(res, 500)
+    close(fd, (error) => answer(res, error === null ? 201 : 500, { location: `/raw/${name}` }))
+  })
+}
+
+export function statFile (path, res) {
+  stat(path, (error, stats) => {
+    if (error !== null) return answer(res, error.code === 'ENOENT' ? 404 : 500)
+    answer(res, 200, { 'upload-offset': stats.size, 'cache-control': 'no-store' })
+  })
+}
+
+export function discardBody (req, res) {
+  let received = 0
+  req.on('data', (chunk) => { received += chunk.length })
+  req.once('end', () => answer(res, 204, { 'x-received': received }))
+}
+
+export function appendBody (req, res, path) {
+  let fd
+  let pending = []
+  let pendingBytes = 0
+  let received = 0
+  let busy = true // opening the file, then while a write is in flight
+  let ended = false
+  let failed = false
+
+  const fail = () => {
+    if (failed) return
+    failed = true
+    req.destroy()
+    if (fd !== undefined) close(fd, () => {})
+    if (!res.headersSent) answer(res, 500)
+  }
+  req.on('data', (chunk) => {
+    received += chunk.length
+    pending.push(chunk)
+    pendingBytes += chunk.length
+    if (!busy && pendingBytes >= BATCH_BYTES) flush()
+    else if (busy && pendingBytes >= MAX_PENDING_BYTES) req.pause()
+  })
+  req.once('end', () => {
+    ended = true
+    if (!busy) next()
+  })
+  req.once('error', fail)
+  req.once('close', () => { if (!ended) fail() })
+  open(path, 'a', (error, opened) => {
+    if (error !== null) return fail()
+    fd = opened
+    busy = false
+    next()
+  })
+
+  /** What follows a finished write (or the open): the next batch, the answer, or waiting for data. */
+  function next () {
+    if (failed) return
+    if (pendingBytes >= BATCH_BYTES || (ended && pendingBytes > 0)) flush()
+    else if (ended) {
+      close(fd, (error) => {
+        if (error !== null) return fail()
+        answer(res, 204, { 'x-received': received })
+      })
+    } else if (req.isPaused()) req.resume()
+  }
+
+  function flush () {
+    const batch = pending
+    const bytes = pendingBytes
+    pending = []
+    pendingBytes = 0
+    busy = true
+    writev(fd, batch, (error, written) => {
+      busy = false
+      if (error !== null) return fail()
+      if (written < bytes) { // a short write: its rest goes first in line
+        pending = rest(batch, written).concat(pending)
+        pendingBytes += bytes - written
+      }
+      next()
+      if (!ended && req.isPaused() && pendingBytes < MAX_PENDING_BYTES) req.resume()
+    })
+  }
+}
+
+function rest (batch, written) {
+  let skipped = 0
+  for (let index = 0; index < batch.length; index++) {
+    if (skipped + batch[index].length > written) return [batch[index].subarray(written - skipped), ...batch.slice(index + 1)]
+    skipped += batch[index].length
+  }
+  return []
+}

@@ -1,0 +1,50 @@
+// The physical limit for a Fastify app: a minimal Fastify 5 server speaking no
+// protocol. A POST creates an empty file, a HEAD stats one, a PATCH appends its
+// body with fs.writev in batches of about 1 MiB (see raw-protocol.js).
+//   node benchmarks/servers/raw.js <upload directory> [write|discard] [<dist directory>]
+// With `discard` (the raw-discard target) a PATCH body is read and dropped: the
+// cost of HTTP parsing alone. With a dist directory (the raw-loaded target) the
+// plugin is also registered, on a prefix nobody calls: the same raw PATCH in a
+// process whose heap holds what the plugin's does, so that the difference from
+// raw is what a larger heap costs the garbage collector while bodies stream.
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import Fastify from 'fastify'
+import { RAW_NAME, appendBody, createFile, discardBody, statFile } from './raw-protocol.js'
+import { serve, uploadDirectory } from './serve.js'
+
+const dir = uploadDirectory()
+const discard = process.argv[3] === 'discard'
+const dist = process.argv[4]
+const app = Fastify({ logger: false, requestTimeout: 0 })
+if (dist !== undefined) {
+  const { default: tus } = await import(pathToFileURL(join(dist, 'index.js')).href)
+  await app.register(tus, { uploadPath: join(dir, '.unused'), uploadUrl: '/unused' })
+}
+
+// the body stays unread in the request stream, for the handler
+app.addContentTypeParser('*', (request, payload, done) => done(null))
+
+const params = {
+  type: 'object',
+  properties: { name: { type: 'string', pattern: RAW_NAME.source } },
+  required: ['name']
+}
+
+app.post('/raw', (request, reply) => {
+  reply.hijack()
+  createFile(dir, reply.raw)
+})
+
+app.head('/raw/:name', { schema: { params } }, (request, reply) => {
+  reply.hijack()
+  statFile(join(dir, request.params.name), reply.raw)
+})
+
+app.patch('/raw/:name', { schema: { params } }, (request, reply) => {
+  reply.hijack()
+  if (discard) discardBody(request.raw, reply.raw)
+  else appendBody(request.raw, reply.raw, join(dir, request.params.name))
+})
+
+await serve(app)

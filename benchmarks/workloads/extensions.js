@@ -1,0 +1,116 @@
+// Workload 7, fastify-tus only (@tus/server has neither extension): what a
+// checksum and a concatenation cost against the plain upload of workload 2.
+//   plain     one upload in 4 MiB PATCHes
+//   checksum  the same, each PATCH with `Upload-Checksum: sha256 ...`
+//   concat    4 partial uploads of a quarter each (4 MiB PATCHes), then the
+//             final upload, assembled by its creation POST
+// Rounds interleave the three. For comparison, a tight loop hashes the same
+// bytes with sha256 in this process.
+import { createHash } from 'node:crypto'
+import { Agent } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { emptyDirectory, measure, throughput, withServerState } from '../lib/harness.js'
+import { uploadInPatches } from '../lib/targets.js'
+import { GiB, MiB, fixed, median, plural } from '../lib/stats.js'
+import { patternBytes } from '../lib/verify.js'
+import { chunkedUpload } from './chunked.js'
+import { describeThroughput, medians, range } from './common.js'
+
+export const id = 7
+export const title = 'checksum and concatenation costs (fastify-tus)'
+
+const VARIANTS = ['plain', 'checksum', 'concat']
+const PAUSE_MS = 200
+const HASH_REPEATS = 3
+
+export async function run ({ config, targets, withServers, chunk, clock, log }) {
+  const { bytes, patchBytes, partials, rounds, hashBytes } = config.extensions
+  const partialBytes = bytes / partials
+  if (!Number.isInteger(partialBytes) || partialBytes % chunk.length !== 0) throw new Error(`${bytes} bytes do not split into ${partials} partial uploads of whole chunks`)
+  log(`${fixed(bytes / MiB, 0)} MiB in ${fixed(patchBytes / MiB, 0)} MiB PATCHes: plain, with sha256 checksums, and as ${partials} partial uploads + a final; ` +
+    `${plural(rounds, 'round')} after a warm-up`)
+  const tightLoop = sha256TightLoop(chunk, hashBytes)
+  log(`tight-loop sha256 here: ${fixed(tightLoop.cpuSecondsPerGiB, 3)} CPU-s/GiB (${fixed(hashBytes / MiB, 0)} MiB, median of ${HASH_REPEATS})`)
+
+  const digests = new Map()
+  const checksumHeaders = (offset, size) => {
+    const key = `${offset % chunk.length}:${size}`
+    if (!digests.has(key)) digests.set(key, createHash('sha256').update(patternBytes(chunk, offset, size)).digest('base64'))
+    return { 'upload-checksum': `sha256 ${digests.get(key)}` }
+  }
+
+  return withServers([targets['fastify-tus']], async ([server]) => {
+    const variants = {
+      plain: (label) => chunkedUpload(server, { bytes, patchBytes, name: `plain-${label}.bin`, chunk, clock }),
+      checksum: (label) => chunkedUpload(server, { bytes, patchBytes, name: `checksum-${label}.bin`, chunk, clock, headersFor: checksumHeaders }),
+      concat: (label) => concatenated(server, { partials, partialBytes, patchBytes, name: `concat-${label}.bin`, chunk, clock })
+    }
+    const runs = Object.fromEntries(VARIANTS.map((variant) => [variant, []]))
+    const runOne = async (variant, label) => {
+      await sleep(PAUSE_MS)
+      try {
+        const result = await variants[variant](label)
+        await emptyDirectory(server.dir)
+        return result
+      } catch (error) {
+        throw withServerState(server, error, `${variant} ${label}`)
+      }
+    }
+    for (const variant of VARIANTS) await runOne(variant, 'warmup')
+    for (let round = 1; round <= rounds; round++) {
+      for (const variant of VARIANTS) {
+        const result = await runOne(variant, `r${round}`)
+        runs[variant].push({ round, ...result })
+        log(`round ${round}/${rounds}  ${variant.padEnd(8)}  ${describeThroughput(result)}` +
+          (result.finalPostMs === undefined ? '' : `  final POST ${fixed(result.finalPostMs, 0)} ms`))
+      }
+    }
+    const paired = (variant, key) => median(runs[variant].map((run, index) => run[key] - runs.plain[index][key]))
+    const pairedRatio = (variant, key) => median(runs[variant].map((run, index) => run[key] / runs.plain[index][key]))
+    const summary = {}
+    for (const variant of VARIANTS) {
+      summary[variant] = { median: medians(runs[variant]), mbPerSecondRange: range(runs[variant].map((run) => run.mbPerSecond)), runs: runs[variant] }
+      if (variant !== 'plain') {
+        summary[variant].extraServerCpuSecondsPerGiB = paired(variant, 'serverCpuSecondsPerGiB')
+        summary[variant].mbPerSecondOverPlain = pairedRatio(variant, 'mbPerSecond')
+        summary[variant].serverCpuOverPlain = pairedRatio(variant, 'serverCpuSecondsPerGiB')
+      }
+    }
+    return { bytes, patchBytes, partials, rounds, tightLoop, variants: summary }
+  })
+}
+
+/** Partial uploads one after the other, each in PATCHes on a keep-alive connection, then the final POST; measured whole. */
+async function concatenated (server, { partials, partialBytes, patchBytes, name, chunk, clock }) {
+  const { target } = server
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  try {
+    const measured = await measure(server, clock, async () => {
+      const urls = []
+      for (let index = 0; index < partials; index++) {
+        const { upload } = await uploadInPatches(target, server, { bytes: partialBytes, patchBytes, concat: 'partial', chunk, agent })
+        urls.push(upload.url)
+      }
+      return target.create(server, { name, concat: `final;${urls.join(' ')}`, agent })
+    })
+    const final = measured.value
+    await target.verify(final, partials * partialBytes, chunk)
+    return { ...throughput(measured, partials * partialBytes), finalPostMs: final.createSeconds * 1000 }
+  } finally {
+    agent.destroy()
+  }
+}
+
+/** sha256 over `bytes` of the pattern, in this process: CPU seconds per GiB, the median of a few repeats. */
+function sha256TightLoop (chunk, bytes) {
+  const perGiB = []
+  for (let repeat = 0; repeat < HASH_REPEATS; repeat++) {
+    const before = process.cpuUsage()
+    const hash = createHash('sha256')
+    for (let done = 0; done < bytes; done += chunk.length) hash.update(done + chunk.length <= bytes ? chunk : chunk.subarray(0, bytes - done))
+    hash.digest()
+    const used = process.cpuUsage(before)
+    perGiB.push((used.user + used.system) / 1e6 / (bytes / GiB))
+  }
+  return { bytes, cpuSecondsPerGiB: median(perGiB), repeats: perGiB }
+}
