@@ -22,7 +22,7 @@ import { describeBuild, describeMachine, machineLine, buildLine, snapshotDist } 
 import { USAGE, UsageError, parseOptions } from './lib/config.js'
 import { foreignCpu, withServers } from './lib/harness.js'
 import { clockTicksPerSecond } from './lib/proc.js'
-import { report } from './lib/report.js'
+import { headlineMarkdown, report } from './lib/report.js'
 import { killAllNow } from './lib/server.js'
 import { MiB } from './lib/stats.js'
 import { targets as defineTargets } from './lib/targets.js'
@@ -37,6 +37,7 @@ import * as extensions from './workloads/extensions.js'
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = dirname(HERE)
 const RESULTS = join(HERE, 'results', 'latest.json')
+const HEADLINE = join(HERE, 'results', 'latest.md')
 // inside the repository, so that the snapshot's imports resolve from its node_modules
 const SNAPSHOT = join(HERE, 'results', `dist-snapshot-${process.pid}`)
 const WORKLOADS = [single, chunked, concurrent, requests, memory, takeover, extensions]
@@ -148,7 +149,8 @@ async function main () {
   console.log(`\n${report(results)}`)
   await mkdir(dirname(RESULTS), { recursive: true })
   await writeFile(RESULTS, `${JSON.stringify(results, null, 2)}\n`)
-  console.log(`\nwritten: ${relative(process.cwd(), RESULTS)} (${results.seconds.toFixed(0)} s in all)`)
+  await writeFile(HEADLINE, `${headlineMarkdown(results)}\n`)
+  console.log(`\nwritten: ${relative(process.cwd(), RESULTS)}, and the headline for the README in ${relative(process.cwd(), HEADLINE)} (${results.seconds.toFixed(0)} s in all)`)
   if (failed.length > 0) {
     console.error(`\nbenchmark FAILED: workload${failed.length > 1 ? 's' : ''} ${failed.join(', ')} (see above)`)
     process.exitCode = 1

@@ -18,7 +18,7 @@ export function headline (results) {
       const target = w[id].targets?.[name]
       return target === undefined ? undefined : pick(target)
     }
-    return { ft: of(FT), raw: of('raw'), loaded: of('raw-loaded'), tus: of('tus-server') }
+    return { ft: of(FT), raw: of('raw'), loaded: of('raw-loaded'), durable: of('raw-durable'), tus: of('tus-server') }
   }
   const atLeast = (ratio) => (v) => ({ goal: `>= ${ratio}x raw`, met: v.ft / v.raw >= ratio })
   const atMost = (ratio) => (v) => ({ goal: `<= ${ratio}x raw`, met: v.ft / v.raw <= ratio })
@@ -38,8 +38,10 @@ export function headline (results) {
   row(3, `3 concurrent${concurrent}: aggregate MB/s`, (t) => t.median.mbPerSecond, 0, atLeast(0.95))
   row(3, '3 concurrent: server CPU-s/GiB', (t) => t.median.serverCpuSecondsPerGiB, 3, atMost(1.1))
   row(3, '3 concurrent: PATCH p99 ms', (t) => t.median.p99PatchMs, 0)
-  row(4, '4 creation POST/s', (t) => t.post.median.requestsPerSecond, 0, atLeast(0.7))
-  row(4, '4 HEAD/s', (t) => t.head.median.requestsPerSecond, 0, atLeast(0.7))
+  // raw creates an empty file and stats it; raw-durable does the least a crash-safe server must (a record renamed into place, read back)
+  const againstDurable = (v) => ({ ...atLeast(0.7)(v), note: v.durable === undefined ? undefined : `${ratio(v.ft, v.durable)} raw-durable` })
+  row(4, '4 creation POST/s', (t) => t.post.median.requestsPerSecond, 0, againstDurable)
+  row(4, '4 HEAD/s', (t) => t.head.median.requestsPerSecond, 0, againstDurable)
   row(4, '4 POST: server CPU-us/request', (t) => t.post.median.serverCpuMicrosecondsPerRequest, 0)
   row(4, '4 HEAD: server CPU-us/request', (t) => t.head.median.serverCpuMicrosecondsPerRequest, 0)
   const small = w[5]?.small === undefined ? '' : ` (${size(w[5].small)})`
@@ -71,8 +73,20 @@ export function headline (results) {
 }
 
 export function headlineTable (rows) {
+  return table(headlineCells(rows))
+}
+
+/** The headline as a Markdown table, for the README. */
+export function headlineMarkdown (results) {
+  const [header, ...rows] = headlineCells(headline(results))
+  const line = (cells) => `| ${cells.join(' | ')} |`
+  return [`machine: ${machineLine(results.machine)}`, `measured: ${buildLine(results.build)}`, `mode: ${results.config.quick ? 'quick' : 'full'}`, '',
+    line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')
+}
+
+function headlineCells (rows) {
   const header = ['figure', FT, 'raw', 'raw-loaded', 'tus-server', `${FT}/raw`, `${FT}/raw-loaded`, `${FT}/tus-server`, 'goal', 'met']
-  return table([header, ...rows.filter((row) => row.missing !== 'not run').map((row) => {
+  return [header, ...rows.filter((row) => row.missing !== 'not run').map((row) => {
     if (row.missing !== undefined) return [row.label, row.missing]
     const cell = (value) => value === undefined ? 'n/a' : fixed(value, row.digits)
     return [
@@ -87,7 +101,7 @@ export function headlineTable (rows) {
       row.goal ?? '',
       row.met === undefined ? '' : `${row.met ? 'yes' : 'NO'}${row.note === undefined ? '' : ` (${row.note})`}`
     ]
-  })])
+  })]
 }
 
 export function report (results) {

@@ -29,6 +29,11 @@ export function targets ({ dist }) {
   return {
     raw: rawTarget('raw', 'raw.js', ['write'], 'minimal Fastify, the body to a file with fs.writev in ~1 MiB batches: the physical limit for a Fastify app'),
     'raw-discard': { ...rawTarget('raw-discard', 'raw.js', ['discard'], 'the same, reading and dropping the body: the HTTP-parsing limit'), keepsFiles: false },
+    'raw-durable': {
+      ...rawTarget('raw-durable', 'raw.js', ['durable'], 'raw, creating a record through a temporary file + rename, and reading it on HEAD: the least file work of a crash-safe tus server'),
+      creationHeaders: { 'upload-length': '1024' },
+      countUploads: async (dir) => (await readdir(dir)).filter((name) => name.endsWith('.json')).length
+    },
     'raw-loaded': rawTarget('raw-loaded', 'raw.js', ['write', dist], 'raw, with the plugin registered on a prefix nobody calls: raw with the heap of fastify-tus'),
     'node-http': rawTarget('node-http', 'node-http.js', [], 'for reference: raw on node:http alone, without Fastify'),
     'tus-server': tusTarget('tus-server', 'tus-server.js', [], '/files', '@tus/server + @tus/file-store in Fastify, as its README shows', {
@@ -55,7 +60,7 @@ function rawTarget (name, script, args, description) {
     headHeaders: {},
 
     async create (server, { length }) {
-      const response = await send({ port: server.port, method: 'POST', path: '/raw', timeoutMs: SMALL_REQUEST_TIMEOUT_MS })
+      const response = await send({ port: server.port, method: 'POST', path: '/raw', headers: { 'upload-length': String(length ?? 0) }, timeoutMs: SMALL_REQUEST_TIMEOUT_MS })
       expectStatus(response, 201, `${name} POST /raw`)
       const path = locationPath(response, server, `${name} POST /raw`)
       const fileName = path.slice(path.lastIndexOf('/') + 1)

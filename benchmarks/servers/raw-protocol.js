@@ -5,7 +5,7 @@
 // Every PATCH answer says how many body bytes came (`x-received`), so that the
 // client can check them when no file holds them.
 import { randomBytes } from 'node:crypto'
-import { close, open, stat, writev } from 'node:fs'
+import { close, open, read, rename, stat, writeFile, writev } from 'node:fs'
 import { join } from 'node:path'
 
 const BATCH_BYTES = 1024 * 1024
@@ -27,6 +27,37 @@ export function createFile (dir, res) {
   open(join(dir, name), 'w', (error, fd) => {
     if (error !== null) return answer(res, 500)
     close(fd, (error) => answer(res, error === null ? 201 : 500, { location: `/raw/${name}` }))
+  })
+}
+
+/**
+ * The least a crash-safe creation does: the upload's record (its length) written
+ * to a temporary file and renamed into place, so that no crash leaves half of
+ * one; the data file comes with the first PATCH.
+ */
+export function createRecord (dir, res, length) {
+  const name = `${prefix}-${++created}.bin`
+  const record = join(dir, `.${name}.json`)
+  writeFile(`${record}.tmp`, JSON.stringify({ name, length }), (error) => {
+    if (error !== null) return answer(res, 500)
+    rename(`${record}.tmp`, record, (error) => answer(res, error === null ? 201 : 500, { location: `/raw/${name}` }))
+  })
+}
+
+/** The least a HEAD of such an upload does: its record read (open, read, close), its data file's size. */
+export function statWithRecord (dir, name, res) {
+  open(join(dir, `.${name}.json`), 'r', (error, fd) => {
+    if (error !== null) return answer(res, error.code === 'ENOENT' ? 404 : 500)
+    const buffer = Buffer.allocUnsafe(4096)
+    read(fd, buffer, 0, buffer.length, null, (error, bytes) => {
+      close(fd, () => {})
+      if (error !== null) return answer(res, 500)
+      const { length } = JSON.parse(buffer.toString('utf8', 0, bytes))
+      stat(join(dir, name), (error, stats) => {
+        const offset = error === null ? stats.size : 0
+        answer(res, 200, { 'upload-offset': offset, 'upload-length': length, 'cache-control': 'no-store' })
+      })
+    })
   })
 }
 

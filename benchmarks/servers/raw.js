@@ -1,20 +1,24 @@
 // The physical limit for a Fastify app: a minimal Fastify 5 server speaking no
 // protocol. A POST creates an empty file, a HEAD stats one, a PATCH appends its
 // body with fs.writev in batches of about 1 MiB (see raw-protocol.js).
-//   node benchmarks/servers/raw.js <upload directory> [write|discard] [<dist directory>]
+//   node benchmarks/servers/raw.js <upload directory> [write|discard|durable] [<dist directory>]
 // With `discard` (the raw-discard target) a PATCH body is read and dropped: the
-// cost of HTTP parsing alone. With a dist directory (the raw-loaded target) the
+// cost of HTTP parsing alone. With `durable` (the raw-durable target) a POST
+// writes a record through a temporary file and a rename and a HEAD reads it
+// besides the data file's size: the least file work of a crash-safe tus server. With a dist directory (the raw-loaded target) the
 // plugin is also registered, on a prefix nobody calls: the same raw PATCH in a
 // process whose heap holds what the plugin's does, so that the difference from
 // raw is what a larger heap costs the garbage collector while bodies stream.
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import Fastify from 'fastify'
-import { RAW_NAME, appendBody, createFile, discardBody, statFile } from './raw-protocol.js'
+import { RAW_NAME, appendBody, createFile, createRecord, discardBody, statFile, statWithRecord } from './raw-protocol.js'
 import { serve, uploadDirectory } from './serve.js'
 
 const dir = uploadDirectory()
-const discard = process.argv[3] === 'discard'
+const mode = process.argv[3] ?? 'write'
+const discard = mode === 'discard'
+const durable = mode === 'durable'
 const dist = process.argv[4]
 const app = Fastify({ logger: false, requestTimeout: 0 })
 if (dist !== undefined) {
@@ -33,12 +37,14 @@ const params = {
 
 app.post('/raw', (request, reply) => {
   reply.hijack()
-  createFile(dir, reply.raw)
+  if (durable) createRecord(dir, reply.raw, request.headers['upload-length'])
+  else createFile(dir, reply.raw)
 })
 
 app.head('/raw/:name', { schema: { params } }, (request, reply) => {
   reply.hijack()
-  statFile(join(dir, request.params.name), reply.raw)
+  if (durable) statWithRecord(dir, request.params.name, reply.raw)
+  else statFile(join(dir, request.params.name), reply.raw)
 })
 
 app.patch('/raw/:name', { schema: { params } }, (request, reply) => {

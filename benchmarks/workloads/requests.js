@@ -17,7 +17,7 @@ import { range } from './common.js'
 export const id = 4
 export const title = 'creation POSTs/s and HEADs/s'
 
-const NAMES = ['raw', 'node-http', 'tus-server', 'fastify-tus']
+const NAMES = ['raw', 'raw-durable', 'node-http', 'tus-server', 'fastify-tus']
 const HEAD_UPLOAD_BYTES = 2 * MiB
 const HEAD_UPLOAD_SENT = 1 * MiB
 const PAUSE_MS = 300

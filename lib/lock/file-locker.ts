@@ -1,7 +1,8 @@
 import { hostname } from 'node:os'
-import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errors } from '../errors.js'
+import { readText } from '../store/read-text.js'
 import { nanoid } from 'nanoid'
 import { MemoryLocker, type Lock, type Locker } from './locker.js'
 
@@ -149,7 +150,7 @@ const NAMELESS_GRACE = 2000
 
 /** The holder named in a lock; `undefined` for none, or for a name that cannot be read (as nameless). */
 async function readOwner (key: string): Promise<Owner | undefined> {
-  const text = await readFile(join(key, 'owner'), 'utf8').catch(() => '')
+  const text = await readText(join(key, 'owner')).catch(() => '')
   try {
     return JSON.parse(text) as Owner
   } catch {

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { appendFile, open, link, mkdir, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { appendFile, open, link, mkdir, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { nanoid } from 'nanoid'
 import { errors } from '../errors.js'
 import { appendStream, type AppendOptions, type AppendResult } from './append-stream.js'
 import { STATE_DIR } from './paths.js'
+import { readText } from './read-text.js'
 import type { Upload, UploadRecord, UploadStore } from './store.js'
 
 export interface FileStoreOptions {
@@ -29,8 +30,13 @@ export class FileStore implements UploadStore {
   }
 
   async create (dir: string, record: UploadRecord): Promise<void> {
-    await mkdir(join(dir, STATE_DIR), { recursive: true })
-    await this.#writeRecord(dir, record)
+    const path = recordPath(dir, record.uid)
+    const text = this.#options.jsonDumps(record)
+    if (!await unless('ENOENT', replaceFile(path, text).then(() => true), false)) {
+      // the first upload of this directory: its state directory comes first (not a mkdir per creation)
+      await mkdir(join(dir, STATE_DIR), { recursive: true })
+      await replaceFile(path, text)
+    }
     if (!this.#reservesName(record)) return
     try {
       await this.#reserveName(dir, record)
@@ -41,7 +47,7 @@ export class FileStore implements UploadStore {
   }
 
   async load (dir: string, uid: string): Promise<Upload | undefined> {
-    const text = await unless('ENOENT', readFile(recordPath(dir, uid), 'utf8'), undefined)
+    const text = await unless('ENOENT', readText(recordPath(dir, uid)), undefined)
     if (text === undefined) return undefined
     let record: UploadRecord
     try {
@@ -131,7 +137,7 @@ export class FileStore implements UploadStore {
   }
 
   async finalsOf (dir: string, partialUid: string): Promise<string[]> {
-    const text = await unless('ENOENT', readFile(finalsPath(dir, partialUid), 'utf8'), '')
+    const text = await unless('ENOENT', readText(finalsPath(dir, partialUid)), '')
     return text.split('\n').filter((line) => line !== '')
   }
 
@@ -171,7 +177,7 @@ export class FileStore implements UploadStore {
       const record = uids.has(stem) ? (await this.load(dir, stem))?.record : undefined
       return record === undefined || (record.completed && record.concat?.kind !== 'partial')
     }
-    if (kind === 'name') return !uids.has(await unless('ENOENT', readFile(path, 'utf8'), stem))
+    if (kind === 'name') return !uids.has(await unless('ENOENT', readText(path), stem))
     return false
   }
 
@@ -187,7 +193,7 @@ export class FileStore implements UploadStore {
   async #reserveName (dir: string, record: UploadRecord): Promise<void> {
     const reservation = reservationPath(dir, record.fileName)
     if (!await createFile(reservation, record.uid)) {
-      const owner = await readFile(reservation, 'utf8')
+      const owner = await readText(reservation)
       if (await exists(recordPath(dir, owner))) throw new errors.FST_TUS_FILE_EXISTS(record.fileName)
       await replaceFile(reservation, record.uid)
     }
@@ -205,7 +211,7 @@ export class FileStore implements UploadStore {
   async #releaseName (dir: string, record: UploadRecord): Promise<void> {
     if (!this.#reservesName(record)) return
     const reservation = reservationPath(dir, record.fileName)
-    const owner = await readFile(reservation, 'utf8').catch(() => undefined)
+    const owner = await readText(reservation).catch(() => undefined)
     if (owner === record.uid) await rm(reservation, { force: true })
   }
 }
