@@ -85,21 +85,21 @@ export function headlineMarkdown (results) {
 }
 
 function headlineCells (rows) {
-  const header = ['figure', FT, 'raw', 'raw-loaded', 'tus-server', `${FT}/raw`, `${FT}/raw-loaded`, `${FT}/tus-server`, 'goal', 'met']
+  const header = ['figure', `${FT}/raw`, `${FT}/raw-loaded`, `${FT}/tus-server`, 'goal', 'met', FT, 'raw', 'raw-loaded', 'tus-server']
   return [header, ...rows.filter((row) => row.missing !== 'not run').map((row) => {
     if (row.missing !== undefined) return [row.label, row.missing]
     const cell = (value) => value === undefined ? 'n/a' : fixed(value, row.digits)
     return [
       row.label,
-      cell(row.ft),
-      cell(row.raw),
-      row.loaded === undefined ? '' : cell(row.loaded),
-      cell(row.tus),
       ratio(row.ft, row.raw),
       ratio(row.ft, row.loaded),
       ratio(row.ft, row.tus),
       row.goal ?? '',
-      row.met === undefined ? '' : `${row.met ? 'yes' : 'NO'}${row.note === undefined ? '' : ` (${row.note})`}`
+      row.met === undefined ? '' : `${row.met ? 'yes' : 'NO'}${row.note === undefined ? '' : ` (${row.note})`}`,
+      cell(row.ft),
+      cell(row.raw),
+      row.loaded === undefined ? '' : cell(row.loaded),
+      cell(row.tus)
     ]
   })]
 }
