@@ -14,6 +14,7 @@ import { buildServer } from '../lib/cli/server.js'
 import tus, { corsAllowedHeaders, corsExposedHeaders } from '../lib/index.js'
 import { fastifyTusPage } from '../lib/page/index.js'
 import { runCli } from './cli-runner.js'
+import { startExample } from './example-runner.js'
 import { seededBytes } from './helpers.js'
 import { slowProxy, waitFor } from './server.js'
 
@@ -145,4 +146,16 @@ browserTest('the server stopped mid-upload: the page retries, and after a restar
   await runCli(t, args)
   await waitForState(page, 'restart.bin', 'done', 60_000)
   t.ok((await readFile(join(dir, 'restart.bin'))).equals(data), 'byte-exact')
+})
+
+browserTest('Uppy (Dashboard + @uppy/tus) on one origin uploads to the tus server on another: examples/uppy-with-cors.js', async (t, browser) => {
+  const dir = t.testdir()
+  const [, pagePort] = await startExample(t, 'uppy-with-cors.js', { UPLOAD_DIR: dir })
+  const page = await newPage(t, browser)
+  await page.goto(`http://localhost:${pagePort}/`)
+  const { path, data } = await fileToPick(t, 'uppy.bin', 8 * MiB, 14)
+  await page.locator('input.uppy-Dashboard-input').first().setInputFiles(path)
+  await page.locator('#uploaded li[data-name="uppy.bin"]').waitFor({ timeout: 30_000 })
+  await page.screenshot({ path: join(ARTIFACTS, 'uppy-done.png'), fullPage: true })
+  t.ok((await readFile(join(dir, 'uppy.bin'))).equals(data), 'byte-exact')
 })

@@ -116,3 +116,14 @@ t.test('an onUploadProgress that throws is logged; the upload goes on', async (t
   t.equal(await readFile(join(dir, 'p.txt'), 'utf8'), 'abc')
   t.match(logs.join(''), /onUploadProgress failed/)
 })
+
+t.test('an onUploadDone that throws makes that PATCH a 500, and the upload stays complete', async (t) => {
+  const { app, dir } = await buildApp(t, { onUploadDone: () => { throw new Error('the thumbnailer is down') } })
+  const { path } = await createUpload(app, { 'upload-length': '2', 'upload-metadata': encodeMetadata({ filename: 'done.txt' }) })
+  const patched = await patchUpload(app, path, 0, 'ok')
+  t.equal(patched.statusCode, 500)
+  t.match(patched.json(), { message: 'the thumbnailer is down' })
+  const head = await headUpload(app, path)
+  t.equal(head.headers['upload-offset'], '2', 'complete: a retry of the client finds nothing left to send')
+  t.equal(await readFile(join(dir, 'done.txt'), 'utf8'), 'ok')
+})
