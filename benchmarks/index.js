@@ -1,17 +1,22 @@
 // The plugin against the physical limit and against @tus/server, same machine, same run.
-//   npm run bench                          build, then every workload, full size (10-20 minutes)
+//   npm run bench                          build, then every workload, full size (about 8 minutes here)
 //   npm run bench -- --quick               the same, small and short (under 2 minutes)
 //   npm run bench -- --only 1,4            some workloads
 //   node benchmarks/index.js --help        every option
 // Each target is a server in a process of its own on 127.0.0.1, storing in a
 // temporary directory: raw (minimal Fastify + fs.writev, the physical limit
 // for a Fastify app), raw-discard (the same, dropping the body: the
-// HTTP-parsing limit), node-http (raw without Fastify, for reference), tus-server
-// (@tus/server + @tus/file-store in Fastify) and fastify-tus (this plugin, from
-// a snapshot of dist/ taken at the start). Rounds are interleaved (A B C A B C)
-// so that drift cancels; the report gives medians and ratios, the server's CPU
-// seconds per GiB (from /proc) beside every throughput, and is written to
-// benchmarks/results/latest.json. Every upload is checked on disk.
+// HTTP-parsing limit), raw-loaded (raw with the plugin loaded beside it: the
+// same hot path, the plugin's heap), raw-durable (workload 4: raw whose POST
+// and HEAD do a crash-safe server's least file work), node-http (raw without
+// Fastify, for reference), tus-server (@tus/server + @tus/file-store in
+// Fastify) and fastify-tus (this plugin, from a snapshot of dist/ taken at the
+// start). Rounds are interleaved (A B C A B C) so that drift cancels; the report
+// gives medians and ratios, the server's CPU seconds per GiB (from /proc) beside
+// every throughput, and is written to benchmarks/results/latest.json (and its
+// headline to latest.md). The bytes of every upload are checked on disk (raw-
+// discard's are counted); workload 4 counts the uploads its POSTs made and
+// checks the offsets its warm-up HEADs get.
 import { randomFillSync } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'

@@ -1,7 +1,7 @@
 // An Uppy page (Dashboard + @uppy/tus) on one origin uploading to a tus server
 // on another: the page's server on PAGE_PORT serves Uppy's browser bundle from
 // the `uppy` package (npm install uppy), the tus server on PORT answers CORS
-// with @fastify/cors configured from the header lists the plugin exports, so
+// with @fastify/cors configured from the lists the plugin exports, so
 // that browsers may send the tus request headers and read those of the answers
 // (Location, Upload-Offset, ...).
 //   node examples/uppy-with-cors.js   # then open http://localhost:8080/
@@ -10,7 +10,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import cors from '@fastify/cors'
 import Fastify from 'fastify'
-import tus, { corsAllowedHeaders, corsExposedHeaders } from 'fastify-tus'
+import tus, { corsAllowedHeaders, corsExposedHeaders, corsMethods } from 'fastify-tus'
 
 const host = process.env.HOST ?? '127.0.0.1'
 const uppyDist = dirname(createRequire(import.meta.url).resolve('uppy/dist/uppy.min.mjs'))
@@ -19,7 +19,7 @@ const pageOrigins = new Set() // known once the page's server listens
 const api = Fastify({ logger: true })
 await api.register(cors, {
   origin: (origin, callback) => callback(null, pageOrigins.has(origin)),
-  methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+  methods: corsMethods,
   allowedHeaders: corsAllowedHeaders,
   exposedHeaders: corsExposedHeaders,
   maxAge: 86_400

@@ -11,7 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { parseCommandLine } from '../lib/cli/command-line.js'
 import { buildServer } from '../lib/cli/server.js'
-import tus, { corsAllowedHeaders, corsExposedHeaders } from '../lib/index.js'
+import tus, { corsAllowedHeaders, corsExposedHeaders, corsMethods } from '../lib/index.js'
 import { fastifyTusPage } from '../lib/page/index.js'
 import { runCli } from './cli-runner.js'
 import { startExample } from './example-runner.js'
@@ -71,19 +71,27 @@ async function waitForState (page: Page, name: string, state: string, timeout = 
   await row(page, name).and(page.locator(`[data-state=${state}]`)).waitFor({ timeout })
 }
 
-browserTest('32 MiB through the page: paused at about half, resumed, stored byte-exact, listed as completed', async (t, browser) => {
+/**
+ * The standalone server behind a slow link (so that there is time to pause),
+ * its page open, and a 32 MiB file picked; resolves once the page says
+ * `percent`% of it went out.
+ */
+async function uploadThroughSlowLink (t: Test, browser: Browser, name: string, seed: number, percent: number): Promise<{ dir: string, page: Page, path: string, data: Buffer }> {
   const dir = t.testdir()
   const app = await buildServer(parseCommandLine(['--dir', dir, '--log-level', 'silent']))
   t.teardown(() => app.close())
   await app.listen({ port: 0, host: '127.0.0.1' })
-  // through a slow link, so that there is time to pause
   const port = await slowProxy(t, (app.server.address() as { port: number }).port, 8 * MiB)
   const page = await newPage(t, browser)
   await page.goto(`http://127.0.0.1:${port}/`)
-  const { path, data } = await fileToPick(t, 'big.bin', 32 * MiB, 11)
+  const { path, data } = await fileToPick(t, name, 32 * MiB, seed)
   await page.setInputFiles('[data-testid=file-input]', path)
+  await waitFor(`${percent}% of the upload`, async () => await percentOf(page, name) >= percent ? true : undefined, 30_000, 20)
+  return { dir, page, path, data }
+}
 
-  await waitFor('half of the upload', async () => await percentOf(page, 'big.bin') >= 45 ? true : undefined, 30_000, 20)
+browserTest('32 MiB through the page: paused at about half, resumed, stored byte-exact, listed as completed', async (t, browser) => {
+  const { dir, page, data } = await uploadThroughSlowLink(t, browser, 'big.bin', 11, 45)
   await page.screenshot({ path: join(ARTIFACTS, 'upload-in-progress.png'), fullPage: true })
   await row(page, 'big.bin').getByTestId('toggle').click()
   await waitForState(page, 'big.bin', 'paused')
@@ -107,7 +115,7 @@ browserTest('cross-origin: the page on one port, the tus server on another throu
   let pageOrigin = '' // known once the page's app listens
   await tusApp.register(cors, {
     origin: (origin, callback) => callback(null, origin === pageOrigin),
-    methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    methods: [...corsMethods],
     allowedHeaders: [...corsAllowedHeaders],
     exposedHeaders: [...corsExposedHeaders]
   })
@@ -150,7 +158,7 @@ browserTest('the server stopped mid-upload: the page retries, and after a restar
 
 browserTest('Uppy (Dashboard + @uppy/tus) on one origin uploads to the tus server on another: examples/uppy-with-cors.js', async (t, browser) => {
   const dir = t.testdir()
-  const [, pagePort] = await startExample(t, 'uppy-with-cors.js', { UPLOAD_DIR: dir })
+  const [, pagePort] = await startExample(t, 'uppy-with-cors.js', { env: { UPLOAD_DIR: dir }, listeners: 2 })
   const page = await newPage(t, browser)
   await page.goto(`http://localhost:${pagePort}/`)
   const { path, data } = await fileToPick(t, 'uppy.bin', 8 * MiB, 14)
@@ -158,4 +166,23 @@ browserTest('Uppy (Dashboard + @uppy/tus) on one origin uploads to the tus serve
   await page.locator('#uploaded li[data-name="uppy.bin"]').waitFor({ timeout: 30_000 })
   await page.screenshot({ path: join(ARTIFACTS, 'uppy-done.png'), fullPage: true })
   t.ok((await readFile(join(dir, 'uppy.bin'))).equals(data), 'byte-exact')
+})
+
+browserTest('an upload paused, the page reloaded, the same file picked again: it resumes from what the server kept', async (t, browser) => {
+  const { dir, page, path, data } = await uploadThroughSlowLink(t, browser, 'again.bin', 15, 30)
+  await row(page, 'again.bin').getByTestId('toggle').click()
+  await waitForState(page, 'again.bin', 'paused')
+  const pausedAt = await percentOf(page, 'again.bin')
+
+  await page.reload()
+  await page.setInputFiles('[data-testid=file-input]', path)
+  // the first progress it reports is where the server's HEAD said it stood: what had
+  // reached the server (the browser counts what it sent, some of it still in the slow link)
+  const resumedAt = await waitFor('the first progress after the reload', async () => {
+    const percent = await row(page, 'again.bin').getAttribute('data-percent')
+    return percent === null ? undefined : Number(percent)
+  }, 30_000, 5)
+  t.ok(resumedAt > 0 && resumedAt <= pausedAt, `resumed at ${resumedAt}% (paused at ${pausedAt}%), not from the start`)
+  await waitForState(page, 'again.bin', 'done')
+  t.ok((await readFile(join(dir, 'again.bin'))).equals(data), 'byte-exact')
 })

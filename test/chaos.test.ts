@@ -26,7 +26,7 @@ import { join } from 'node:path'
 import Fastify from 'fastify'
 import t from 'tap'
 import tus from '../lib/index.js'
-import { OCTET, encodeMetadata, seededBytes } from './helpers.js'
+import { OCTET, encodeMetadata, firstDifference, seededBytes } from './helpers.js'
 import { roundRobinProxy, startServerProcess, type ServerProcess } from './processes.js'
 import { within } from './server.js'
 
@@ -409,12 +409,6 @@ async function drive (client: Client, proxyPort: number): Promise<void> {
 // ---------------------------------------------------------------- reading .metadata
 
 /** The first index at which two buffers differ, -1 when they are equal. */
-function firstDifference (actual: Buffer, expected: Buffer): number {
-  if (actual.equals(expected)) return -1
-  const length = Math.min(actual.length, expected.length)
-  for (let index = 0; index < length; index++) if (actual[index] !== expected[index]) return index
-  return length
-}
 
 interface StateEntry {
   name: string

@@ -45,10 +45,13 @@ t.test('SIGTERM mid-upload: the PATCH is answered, the process exits 0, and afte
   t.ok(first.logs.some((line) => String(line.msg).startsWith('closed: uploads that were interrupted')))
 
   const second = await runCli(t, args)
+  const resumeUrl = (uploadUrl as unknown as string).replace(`:${slow}/`, `:${second.port}/`)
+  const kept = Number((await fetch(resumeUrl, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } })).headers.get('upload-offset'))
+  t.ok(kept > 0 && kept < data.length, `the bytes received before the signal were kept (${kept})`)
   const resumed = new Promise<void>((resolve, reject) => {
     const upload = new tus.Upload(data, {
       endpoint: `http://127.0.0.1:${second.port}/files`,
-      uploadUrl: (uploadUrl as unknown as string).replace(`:${slow}/`, `:${second.port}/`),
+      uploadUrl: resumeUrl,
       retryDelays: null,
       onSuccess: () => resolve(),
       onError: reject

@@ -212,3 +212,14 @@ t.test('the page in an app of its own, at a path of its choosing, naming an endp
   t.equal((await app.inject({ method: 'GET', url: '/upload/tus.min.js' })).statusCode, 200)
   t.notMatch(uploadPage({ endpoint: '</script><script>alert(1)</script>' }), '</script><script>alert(1)', 'an endpoint cannot end the script')
 })
+
+t.test('the size and time flags reach the plugin', async (t) => {
+  const app = await buildServer(settings(t.testdir(), { maxSize: 10, expiration: 3_600_000, logLevel: 'silent' }))
+  t.teardown(() => app.close())
+  const options = await app.inject({ method: 'OPTIONS', url: '/files' })
+  t.equal(options.headers['tus-max-size'], '10')
+  t.match(options.headers['tus-extension'], 'expiration')
+  t.equal((await createUpload(app, { 'upload-length': '11' }, '/files')).response.statusCode, 413)
+  const { response } = await createUpload(app, { 'upload-length': '10' }, '/files')
+  t.ok(Date.parse(response.headers['upload-expires'] as string) > Date.now() + 3_500_000, 'expires an hour from now')
+})

@@ -1,7 +1,7 @@
 import cors from '@fastify/cors'
 import Fastify from 'fastify'
 import t from 'tap'
-import tus, { corsAllowedHeaders, corsExposedHeaders } from '../lib/index.js'
+import tus, { corsAllowedHeaders, corsExposedHeaders, corsMethods } from '../lib/index.js'
 import { TUS } from './helpers.js'
 
 const ORIGIN = 'https://app.example'
@@ -9,7 +9,7 @@ const ORIGIN = 'https://app.example'
 t.test('@fastify/cors with the exported lists: a guarded endpoint answers preflights without credentials, and guards the rest', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
-  await app.register(cors, { origin: ORIGIN, allowedHeaders: [...corsAllowedHeaders], exposedHeaders: [...corsExposedHeaders], methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'] })
+  await app.register(cors, { origin: ORIGIN, allowedHeaders: [...corsAllowedHeaders], exposedHeaders: [...corsExposedHeaders], methods: [...corsMethods] })
   await app.register(tus, {
     uploadPath: t.testdir(),
     onRequest: async (request, reply) => {
@@ -25,6 +25,7 @@ t.test('@fastify/cors with the exported lists: a guarded endpoint answers prefli
     t.equal(preflight.statusCode, 204, `the preflight of ${url} is not guarded`)
     t.equal(preflight.headers['access-control-allow-origin'], ORIGIN)
     t.equal(preflight.headers['access-control-allow-headers'], corsAllowedHeaders.join(', '))
+    t.equal(preflight.headers['access-control-allow-methods'], corsMethods.join(', '))
   }
   const refused = await app.inject({ method: 'POST', url: '/uploads', headers: { ...TUS, 'upload-length': '1', origin: ORIGIN } })
   t.equal(refused.statusCode, 401, 'the creation itself is guarded')

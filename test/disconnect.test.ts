@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { CompletedResource } from '../lib/index.js'
-import { OCTET, createUpload, encodeMetadata, headUpload, patchUpload, seededBytes, uidOf } from './helpers.js'
+import { OCTET, createUpload, encodeMetadata, firstDifference, headUpload, offsetOf, patchUpload, seededBytes, uidOf } from './helpers.js'
 import { RawClient, requestHead, type RawResponse } from './raw-client.js'
 import { startServer, waitFor } from './server.js'
 
@@ -24,24 +24,12 @@ async function sendPatch (t: Test, port: number, path: string, offset: number, b
   return client.response(timeout)
 }
 
-async function offsetOf (app: FastifyInstance, path: string): Promise<number> {
-  const head = await headUpload(app, path)
-  if (head.statusCode !== 200) throw new Error(`HEAD ${path} answered ${head.statusCode}`)
-  return Number(head.headers['upload-offset'])
-}
-
 /** Polls HEAD until the upload's offset is `expected` (it can only grow towards it). */
 function offsetReaches (app: FastifyInstance, path: string, expected: number): Promise<true> {
   return waitFor(`Upload-Offset ${expected}`, async () => (await offsetOf(app, path)) === expected ? true : undefined, 5000, 5)
 }
 
 /** The first index at which two buffers differ, -1 when they are equal. */
-function firstDifference (actual: Buffer, expected: Buffer): number {
-  if (actual.equals(expected)) return -1
-  const length = Math.min(actual.length, expected.length)
-  for (let index = 0; index < length; index++) if (actual[index] !== expected[index]) return index
-  return length
-}
 
 interface Setup {
   app: FastifyInstance

@@ -26,7 +26,7 @@ t.test('every example has a test', async (t) => {
 
 t.test('auth-guard.js: no token, no upload; with it, the upload goes through; OPTIONS is never guarded', async (t) => {
   const dir = t.testdir()
-  const [port] = await start(t, 'auth-guard.js', { UPLOAD_DIR: dir, TOKEN: 'letmein' })
+  const [port] = await start(t, 'auth-guard.js', { env: { UPLOAD_DIR: dir, TOKEN: 'letmein' } })
   const endpoint = `http://127.0.0.1:${port}/files`
   const refused = await fetch(endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } })
   t.equal(refused.status, 401)
@@ -39,7 +39,7 @@ t.test('auth-guard.js: no token, no upload; with it, the upload goes through; OP
 
 t.test('per-user-directories.js: each user uploads into a directory of their own, never outside', async (t) => {
   const dir = t.testdir()
-  const [port] = await start(t, 'per-user-directories.js', { UPLOAD_DIR: dir })
+  const [port] = await start(t, 'per-user-directories.js', { env: { UPLOAD_DIR: dir } })
   const { uploadUrl } = await (await fetch(`http://127.0.0.1:${port}/users/alice`)).json() as { uploadUrl: string }
   t.equal(uploadUrl, '/users/alice/files', 'reverse routing by resource name')
   const data = seededBytes(50_000, 22)
@@ -51,7 +51,7 @@ t.test('per-user-directories.js: each user uploads into a directory of their own
 
 t.test('several-endpoints.js: images and videos, each with its own directory and rules', async (t) => {
   const dir = t.testdir()
-  const [port] = await start(t, 'several-endpoints.js', { UPLOAD_DIR: dir })
+  const [port] = await start(t, 'several-endpoints.js', { env: { UPLOAD_DIR: dir } })
   const base = `http://127.0.0.1:${port}`
   const image = seededBytes(20_000, 23)
   await upload(`${base}/images`, image, { metadata: { filename: 'cat.png', filetype: 'image/png' } })
@@ -69,7 +69,7 @@ t.test('several-endpoints.js: images and videos, each with its own directory and
 
 t.test('behind-proxy.js: the forwarded protocol and host make the Location', async (t) => {
   const dir = t.testdir()
-  const [port] = await start(t, 'behind-proxy.js', { UPLOAD_DIR: dir })
+  const [port] = await start(t, 'behind-proxy.js', { env: { UPLOAD_DIR: dir } })
   const created = await fetch(`http://127.0.0.1:${port}/files`, {
     method: 'POST',
     headers: { ...TUS, 'Upload-Length': '3', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'uploads.example.com' }
@@ -87,7 +87,7 @@ t.test('behind-proxy.js: the forwarded protocol and host make the Location', asy
 
 t.test('uppy-with-cors.js: the Uppy page names the other origin, which answers its preflights with the exported header lists', async (t) => {
   const dir = t.testdir()
-  const [apiPort, pagePort] = await start(t, 'uppy-with-cors.js', { UPLOAD_DIR: dir })
+  const [apiPort, pagePort] = await start(t, 'uppy-with-cors.js', { env: { UPLOAD_DIR: dir }, listeners: 2 })
   const page = await (await fetch(`http://127.0.0.1:${pagePort}/`)).text()
   t.match(page, `"http://127.0.0.1:${apiPort}/files"`)
   for (const asset of ['uppy.min.mjs', 'uppy.min.css']) t.equal((await fetch(`http://127.0.0.1:${pagePort}/uppy/${asset}`)).status, 200, `Uppy's ${asset}`)
@@ -107,7 +107,7 @@ t.test('uppy-with-cors.js: the Uppy page names the other origin, which answers i
 
 t.test('post-processing.js: each completed file is checksummed, moved to storage and recorded', async (t) => {
   const dir = t.testdir()
-  const [port] = await start(t, 'post-processing.js', { UPLOAD_DIR: dir })
+  const [port] = await start(t, 'post-processing.js', { env: { UPLOAD_DIR: dir } })
   const data = seededBytes(300_000, 25)
   const url = await upload(`http://127.0.0.1:${port}/files`, data, { metadata: { filename: 'report.pdf' } })
   const uid = url.split('/').pop() as string

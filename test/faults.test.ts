@@ -5,11 +5,8 @@ import Fastify from 'fastify'
 import t from 'tap'
 import tus from '../lib/index.js'
 import { OCTET, TUS, buildApp, createUpload, encodeMetadata, headUpload, patchUpload, seededBytes, uidOf } from './helpers.js'
-import { RawClient, requestHead } from './raw-client.js'
+import { RawClient, patchHead, requestHead } from './raw-client.js'
 import { startServer, waitFor, within } from './server.js'
-
-const patchHead = (path: string, offset: number, length: number): string =>
-  requestHead('PATCH', path, { ...TUS, 'content-type': OCTET, 'upload-offset': String(offset), 'content-length': String(length) })
 
 t.test('a body that stalls is ended after idleTimeout (408), its bytes kept; the upload resumes', async (t) => {
   const { app, dir, port } = await startServer(t, { idleTimeout: 150 })

@@ -95,3 +95,19 @@ export async function tree (root: string, show: 'size' | 'content' = 'size'): Pr
   await walk(root, '')
   return listing.sort()
 }
+
+/** Where `actual` first differs from `expected` (the shorter length if one is a prefix of the other); -1 when they are equal. */
+export function firstDifference (actual: Buffer, expected: Buffer): number {
+  if (actual.equals(expected)) return -1
+  const length = Math.min(actual.length, expected.length)
+  for (let index = 0; index < length; index++) if (actual[index] !== expected[index]) return index
+  return length
+}
+
+/** The offset a HEAD gives for the upload at `pathOrUrl`; anything but a 200 throws. */
+export async function offsetOf (app: FastifyInstance, pathOrUrl: string): Promise<number> {
+  const path = new URL(pathOrUrl, 'http://localhost').pathname
+  const head = await headUpload(app, path)
+  if (head.statusCode !== 200) throw new Error(`HEAD ${path} answered ${head.statusCode}`)
+  return Number(head.headers['upload-offset'])
+}

@@ -59,11 +59,13 @@ t.test('onUploadCreate can refuse an upload before anything is written, or chang
   const plain = await createUpload(app, { 'upload-length': '1' })
   t.equal(plain.response.statusCode, 201, 'returning nothing changes nothing')
   t.match(created[0], { fileSize: 1, offset: 0, metadata: { filename: 'virus.exe' }, fileName: 'virus.exe' })
-  const emptied = await buildApp(t, { onUploadCreate: () => ({ metadata: {} }) })
+  let emptiedCalls = 0
+  const emptied = await buildApp(t, { onUploadCreate: () => { emptiedCalls++; return { metadata: {} } } })
   const bare = await createUpload(emptied.app, { 'upload-length': '1', 'upload-metadata': encodeMetadata({ filename: 'gone.txt' }) })
   t.notOk('upload-metadata' in (await headUpload(emptied.app, bare.path)).headers, 'metadata taken away')
   const draft = await emptied.app.inject({ method: 'POST', url: '/uploads', headers: { 'upload-draft-interop-version': '8', 'upload-complete': '?1' }, payload: 'd' })
-  t.equal(draft.statusCode, 201, 'draft creations go through it too')
+  t.equal(draft.statusCode, 201)
+  t.equal(emptiedCalls, 2, 'draft creations go through it too')
 })
 
 t.test('onUploadTerminate hears of every termination', async (t) => {

@@ -6,7 +6,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import * as tus from 'tus-js-client'
 import type { CompletedResource } from '../lib/index.js'
-import { seededBytes } from './helpers.js'
+import { firstDifference, seededBytes } from './helpers.js'
 import { slowProxy, startServer, waitFor, within } from './server.js'
 
 /*
@@ -90,12 +90,6 @@ function track (input: UploadInput, options: DraftUploadOptions): { upload: tus.
 }
 
 /** The first index at which two buffers differ, -1 when they are equal. */
-function firstDifference (actual: Buffer, expected: Buffer): number {
-  if (actual.equals(expected)) return -1
-  const length = Math.min(actual.length, expected.length)
-  for (let index = 0; index < length; index++) if (actual[index] !== expected[index]) return index
-  return length
-}
 
 const pathOf = (url: string): string => new URL(url).pathname
 const uidOfUrl = (url: string): string => pathOf(url).split('/').pop() as string

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream'
 import t from 'tap'
 import * as tus from 'tus-js-client'
 import type { CompletedResource } from '../lib/index.js'
-import { headUpload, seededBytes } from './helpers.js'
+import { firstDifference, headUpload, offsetOf, seededBytes } from './helpers.js'
 import { slowProxy, startServer, waitFor, within } from './server.js'
 
 const MiB = 1024 * 1024
@@ -60,21 +60,9 @@ function track (input: UploadInput, options: UploadOptions): { upload: tus.Uploa
 }
 
 /** The first index at which two buffers differ, -1 when they are equal. */
-function firstDifference (actual: Buffer, expected: Buffer): number {
-  if (actual.equals(expected)) return -1
-  const length = Math.min(actual.length, expected.length)
-  for (let index = 0; index < length; index++) if (actual[index] !== expected[index]) return index
-  return length
-}
 
 const pathOf = (url: string): string => new URL(url).pathname
 const uidOfUrl = (url: string): string => pathOf(url).split('/').pop() as string
-
-async function offsetOf (app: Parameters<typeof headUpload>[0], url: string): Promise<number> {
-  const head = await headUpload(app, pathOf(url))
-  if (head.statusCode !== 200) throw new Error(`HEAD ${url} answered ${head.statusCode}`)
-  return Number(head.headers['upload-offset'])
-}
 
 /** Completed uploads, as `onUploadDone` saw them. */
 function doneRecorder (): { calls: Array<{ resource: CompletedResource, filePath: string }>, onUploadDone: (request: unknown, resource: CompletedResource, filePath: string) => void } {

@@ -5,9 +5,9 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import * as tus from 'tus-js-client'
-import { OCTET, encodeMetadata, seededBytes } from './helpers.js'
+import { OCTET, encodeMetadata, firstDifference, seededBytes, uidOf } from './helpers.js'
 import { startServerProcess, roundRobinProxy, type RoundRobinProxy, type ServerProcess } from './processes.js'
-import { RawClient, requestHead } from './raw-client.js'
+import { RawClient, patchHead } from './raw-client.js'
 import { waitFor, within } from './server.js'
 
 const KiB = 1024
@@ -91,14 +91,6 @@ const startProcesses = (t: Test, dir: string, count: number): Promise<ServerProc
   Promise.all(Array.from({ length: count }, () => startServerProcess(t, { dir })))
 
 /** The first index at which two buffers differ, -1 when they are equal. */
-function firstDifference (actual: Buffer, expected: Buffer): number {
-  if (actual.equals(expected)) return -1
-  const length = Math.min(actual.length, expected.length)
-  for (let index = 0; index < length; index++) if (actual[index] !== expected[index]) return index
-  return length
-}
-
-const uidOf = (path: string): string => path.split('/').pop() as string
 
 /** What lock directories (held, set aside by a taker or a releaser) are left in `.metadata`. */
 async function locksLeft (dir: string): Promise<string[]> {
@@ -274,9 +266,7 @@ t.test('a holder killed with SIGKILL mid-PATCH: another process takes the upload
   // a client that sends part of its body and stalls: its PATCH holds the upload's lock in the victim
   const K = MiB + 17
   const stalled = await RawClient.open(t, victim.port)
-  await stalled.write(requestHead('PATCH', path, {
-    'tus-resumable': '1.0.0', 'content-type': OCTET, 'upload-offset': '0', 'content-length': String(size)
-  }))
+  await stalled.write(patchHead(path, 0, size))
   await stalled.write(data.subarray(0, K))
   await waitFor(`${K} bytes on disk`, async () => (await sizeOf(part)) === K ? true : undefined, 5000)
   const owner = JSON.parse(await readFile(join(lock, 'owner'), 'utf8')) as { pid: number }

@@ -16,11 +16,11 @@ t.test('npm pack: dist/ with a declaration and a source map for every module, an
   t.same(files.filter((path) => !path.startsWith('dist/')).sort(), ['README.md', 'package.json'], 'beside dist/: what npm always ships')
   const modules = files.filter((path) => path.endsWith('.js'))
   t.ok(modules.includes('dist/index.js') && modules.includes('dist/page/index.js') && modules.includes('dist/cli/main.js'), 'the entry points and the bin')
-  for (const module of modules) {
+  const lacking = modules.filter((module) => {
     const stem = module.slice(0, -'.js'.length)
-    if (!files.includes(`${stem}.d.ts`) || !files.includes(`${module}.map`) || !files.includes(`${stem}.d.ts.map`)) t.fail(`${module} lacks its declaration or a source map`)
-  }
-  t.pass(`${modules.length} modules, each with its declaration and maps`)
+    return ![`${stem}.d.ts`, `${module}.map`, `${stem}.d.ts.map`].every((path) => files.includes(path))
+  })
+  t.same(lacking, [], `each of the ${modules.length} modules has its declaration and maps`)
 })
 
 t.test('import and require both load the entry points (require of ESM: Node 20.19 and later)', async (t) => {

@@ -3,10 +3,9 @@
 // as a load balancer would spread clients over several processes of one host.
 import { spawn, type ChildProcess } from 'node:child_process'
 import net, { type AddressInfo } from 'node:net'
-import { Transform } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
-import { within } from './server.js'
+import { pace, within } from './server.js'
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/tus-server.ts', import.meta.url))
 
@@ -270,14 +269,4 @@ export function reset (socket: net.Socket): void {
   } catch {
     socket.destroy()
   }
-}
-
-/** A stream that passes chunks on at about `bytesPerSecond`. */
-function pace (bytesPerSecond: number): Transform {
-  return new Transform({
-    transform (chunk: Buffer, _encoding, done) {
-      this.push(chunk)
-      setTimeout(done, chunk.length * 1000 / bytesPerSecond)
-    }
-  })
 }

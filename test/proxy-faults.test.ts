@@ -6,8 +6,8 @@ import * as tus from 'tus-js-client'
 import type { FastifyInstance } from 'fastify'
 import { MemoryLocker, errors, type CompletedResource, type FastifyTusOptions, type Lock, type Locker } from '../lib/index.js'
 import { faultProxy, type FaultProxy, type ProxiedConnection } from './fault-proxy.js'
-import { OCTET, createUpload, encodeMetadata, headUpload, seededBytes, uidOf } from './helpers.js'
-import { RawClient, requestHead, type RawResponse } from './raw-client.js'
+import { createUpload, encodeMetadata, firstDifference, offsetOf, seededBytes, uidOf } from './helpers.js'
+import { RawClient, patchHead, type RawResponse } from './raw-client.js'
 import { startServer, waitFor, within } from './server.js'
 
 /*
@@ -18,10 +18,6 @@ import { startServer, waitFor, within } from './server.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
-
-const patchHead = (path: string, offset: number, length: number): string => requestHead('PATCH', path, {
-  'tus-resumable': '1.0.0', 'content-type': OCTET, 'upload-offset': String(offset), 'content-length': String(length)
-})
 
 /** A MemoryLocker that counts the locks held and released, to see when a request has let go of its upload. */
 function countingLocker (): { locker: Locker, locks: { held: number, released: number } } {
@@ -82,19 +78,7 @@ async function setup (t: Test, size: number, name: string, options: Partial<Fast
   return { app, dir, proxy, path, data: seededBytes(size, size), name, locks, releasedAtCreation: locks.released, serverSockets, done }
 }
 
-async function offsetOf (app: FastifyInstance, path: string): Promise<number> {
-  const head = await headUpload(app, path)
-  if (head.statusCode !== 200) throw new Error(`HEAD ${path} answered ${head.statusCode}`)
-  return Number(head.headers['upload-offset'])
-}
-
 /** The first index at which two buffers differ, -1 when they are equal. */
-function firstDifference (actual: Buffer, expected: Buffer): number {
-  if (actual.equals(expected)) return -1
-  const length = Math.min(actual.length, expected.length)
-  for (let index = 0; index < length; index++) if (actual[index] !== expected[index]) return index
-  return length
-}
 
 /** A whole PATCH on a new connection through the proxy; the answer must come within `timeout`. */
 async function sendPatch (t: Test, proxy: FaultProxy, path: string, offset: number, body: Buffer, timeout = 5000): Promise<RawResponse> {

@@ -115,3 +115,8 @@ export function requestHead (method: string, path: string, headers: Record<strin
   const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
   return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines}\r\n`
 }
+
+/** The head of a tus PATCH of `length` body bytes at `offset`. */
+export function patchHead (path: string, offset: number, length: number): string {
+  return requestHead('PATCH', path, { 'tus-resumable': '1.0.0', 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset), 'content-length': String(length) })
+}

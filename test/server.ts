@@ -45,13 +45,7 @@ export async function slowProxy (t: Test, port: number, bytesPerSecond: number):
         upstream.destroy()
       })
     }
-    const pace = new Transform({
-      transform (chunk: Buffer, _encoding, done) {
-        this.push(chunk)
-        setTimeout(done, chunk.length * 1000 / bytesPerSecond)
-      }
-    })
-    client.pipe(pace).pipe(upstream)
+    client.pipe(pace(bytesPerSecond)).pipe(upstream)
     upstream.pipe(client)
   })
   proxy.listen(0, '127.0.0.1')
@@ -81,4 +75,14 @@ export function within<T> (what: string, promise: Promise<T>, ms: number): Promi
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** A stream that passes chunks on at about `bytesPerSecond`. */
+export function pace (bytesPerSecond: number): Transform {
+  return new Transform({
+    transform (chunk: Buffer, _encoding, done) {
+      this.push(chunk)
+      setTimeout(done, chunk.length * 1000 / bytesPerSecond)
+    }
+  })
 }

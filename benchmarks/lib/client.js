@@ -1,7 +1,7 @@
 // The benchmark's HTTP client: node:http, a fresh connection per request unless
 // an agent is given. Request bodies are the benchmark's byte pattern (a chunk of
-// random bytes repeated from offset 0 of the upload), so that a body sent at
-// any offset can be checked on disk later.
+// random bytes repeated; each upload starts at a point of its own), so that a
+// body sent at any offset can be checked on disk later.
 import { request as httpRequest } from 'node:http'
 
 const MAX_RESPONSE_BODY = 64 * 1024
@@ -65,12 +65,12 @@ export function send ({ port, method, path, headers = {}, size = 0, offset = 0, 
 
 /**
  * Starts a request that announces `contentLength` body bytes, sends the first
- * `size` of them (the pattern from `offset`) and then stalls: the socket stays
- * open, nothing more is written. Resolves once those bytes are handed to the
- * kernel, with the request, a promise of what it eventually got (an answer or
+ * `size` of them (the pattern from `patternStart`) and then stalls: the socket
+ * stays open, nothing more is written. Resolves once those bytes are handed to
+ * the kernel, with a promise of what the request eventually got (an answer or
  * an error, never a rejection) and `destroy()`.
  */
-export function stall ({ port, method, path, headers = {}, contentLength, size, offset = 0, chunk }) {
+export function stall ({ port, method, path, headers = {}, contentLength, size, patternStart, chunk }) {
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const request = httpRequest({
@@ -89,9 +89,9 @@ export function stall ({ port, method, path, headers = {}, contentLength, size, 
     })
     let handed = false
     request.on('error', (error) => { if (!handed) reject(error) })
-    writePattern(request, { chunk, offset, size }).then(() => {
+    writePattern(request, { chunk, offset: patternStart, size }).then(() => {
       handed = true
-      resolve({ request, outcome, destroy: () => request.destroy() })
+      resolve({ outcome, destroy: () => request.destroy() })
     })
   })
 }

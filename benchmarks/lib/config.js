@@ -14,7 +14,7 @@ export const USAGE = `usage: node benchmarks/index.js [--quick] [--only <list>] 
   --dir <path>    where the temporary upload directories go (default: the OS temporary directory)
   -h, --help      this text`
 
-export const WORKLOADS = [1, 2, 3, 4, 5, 6, 7]
+const WORKLOADS = [1, 2, 3, 4, 5, 6, 7]
 
 /** A bad command line: said without a stack trace. */
 export class UsageError extends Error {}
@@ -23,7 +23,7 @@ const FULL = {
   single: { bytes: 1024 * MiB, rounds: 5 },
   chunked: { bytes: 256 * MiB, patchBytes: 4 * MiB, rounds: 5 },
   concurrent: { uploads: 32, bytes: 32 * MiB, patchBytes: 4 * MiB, rounds: 3 },
-  requests: { connections: 10, seconds: 5, warmupSeconds: 1, rounds: 3, headUploads: 10 },
+  requests: { connections: 10, seconds: 5, warmupSeconds: 1, rounds: 3 },
   memory: { small: 1024 * MiB, large: 4096 * MiB },
   takeover: { stalledBytes: 8 * MiB, restBytes: 1 * MiB, stallMs: 500, rounds: 5 },
   extensions: { bytes: 256 * MiB, patchBytes: 4 * MiB, partials: 4, rounds: 5, hashBytes: 1024 * MiB }
@@ -33,7 +33,7 @@ const QUICK = {
   single: { bytes: 256 * MiB, rounds: 2 },
   chunked: { bytes: 64 * MiB, patchBytes: 4 * MiB, rounds: 2 },
   concurrent: { uploads: 32, bytes: 8 * MiB, patchBytes: 4 * MiB, rounds: 1 },
-  requests: { connections: 10, seconds: 2, warmupSeconds: 1, rounds: 1, headUploads: 10 },
+  requests: { connections: 10, seconds: 2, warmupSeconds: 1, rounds: 1 },
   memory: { small: 64 * MiB, large: 256 * MiB },
   takeover: { stalledBytes: 8 * MiB, restBytes: 1 * MiB, stallMs: 300, rounds: 2 },
   extensions: { bytes: 64 * MiB, patchBytes: 4 * MiB, partials: 4, rounds: 2, hashBytes: 256 * MiB }
@@ -48,7 +48,6 @@ export function parseOptions (argv = process.argv.slice(2)) {
         quick: { type: 'boolean', default: false },
         only: { type: 'string' },
         rounds: { type: 'string' },
-        runs: { type: 'string' }, // the old name of --rounds
         size: { type: 'string' },
         dir: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false }
@@ -63,10 +62,9 @@ export function parseOptions (argv = process.argv.slice(2)) {
   if (only.length === 0 || !only.every((id) => WORKLOADS.includes(id))) {
     throw new UsageError(`--only takes workload numbers from ${WORKLOADS.join(',')}, not ${values.only}`)
   }
-  const roundsText = values.rounds ?? values.runs
-  if (roundsText !== undefined) {
-    const rounds = Number(roundsText)
-    if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError(`--rounds must be a positive integer, not ${roundsText}`)
+  if (values.rounds !== undefined) {
+    const rounds = Number(values.rounds)
+    if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError(`--rounds must be a positive integer, not ${values.rounds}`)
     for (const workload of Object.values(mode)) if ('rounds' in workload) workload.rounds = rounds
   }
   if (values.size !== undefined) {

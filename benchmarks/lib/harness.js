@@ -37,7 +37,7 @@ export async function withServers (targets, root, work, { keep = false } = {}) {
 }
 
 /** One server process for `target`, storing in `dir` (created). */
-export async function launch (target, dir) {
+async function launch (target, dir) {
   await mkdir(dir, { recursive: true })
   const started = await startServer(target.script, [dir, ...target.args])
   return { ...started, dir, target, idleRssBytes: memoryBytes(started.pid, 'VmRSS') }

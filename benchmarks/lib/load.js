@@ -59,8 +59,6 @@ export async function load ({ port, method, paths, headers, connections, seconds
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
-    resets: result.resets,
-    mismatches: result.mismatches,
     latencyP99Ms: result.latency.p99,
     problems
   }

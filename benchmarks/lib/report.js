@@ -7,7 +7,7 @@ const FT = 'fastify-tus'
 const MB = 1e6
 
 /** The headline rows: fastify-tus against raw and tus-server, with the goal of each figure and whether it is met. */
-export function headline (results) {
+function headline (results) {
   const { workloads: w } = results
   const rows = []
   const add = (row) => rows.push(row)
@@ -72,7 +72,7 @@ export function headline (results) {
   return rows
 }
 
-export function headlineTable (rows) {
+function headlineTable (rows) {
   return table(headlineCells(rows))
 }
 

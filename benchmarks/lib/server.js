@@ -6,7 +6,7 @@ const START_TIMEOUT_MS = 15_000
 const STOP_TIMEOUT_MS = 5_000
 
 /** Every server started and not yet stopped, for the cleanup of an interrupted run. */
-export const running = new Set()
+const running = new Set()
 
 /**
  * Starts `script` with `args` (the upload directory first) and waits for the

@@ -30,10 +30,6 @@ export function percentile (values, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))]
 }
 
-export function sum (values) {
-  return values.reduce((total, value) => total + value, 0)
-}
-
 export function plural (count, noun) {
   return `${count} ${noun}${count === 1 ? '' : 's'}`
 }

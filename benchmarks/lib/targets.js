@@ -1,5 +1,5 @@
 // The servers measured, and how the client speaks to each: the raw protocol
-// (POST creates an empty file, PATCH appends its body, HEAD stats) or tus 1.0.
+// (servers/raw-protocol.js) or tus 1.0.
 import { readdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +9,16 @@ import { verifyCount, verifyFile } from './verify.js'
 const SERVERS = join(dirname(dirname(fileURLToPath(import.meta.url))), 'servers')
 const OFFSET_OCTET_STREAM = 'application/offset+octet-stream'
 const TUS = { 'tus-resumable': '1.0.0' }
-export const SMALL_REQUEST_TIMEOUT_MS = 10_000
+const SMALL_REQUEST_TIMEOUT_MS = 10_000
+/**
+ * Where in the pattern each new upload starts: a step that is no multiple of
+ * the chunk, so that no two uploads hold the same bytes and a server that mixed
+ * up uploads, or moved whole chunks within one, fails the check on disk.
+ */
+const PATTERN_STEP = 104_729
+let uploadsMade = 0
+const nextPatternStart = () => ++uploadsMade * PATTERN_STEP
+
 /** A body slower than this is a hang: its request gives up. */
 const SLOWEST_PLAUSIBLE_BYTES_PER_SECOND = 10e6
 
@@ -17,7 +26,7 @@ export const TARGET_NAMES = ['raw', 'raw-discard', 'raw-loaded', 'node-http', 't
 export const TUS_TARGETS = ['tus-server', 'fastify-tus']
 
 /** How long a request with a body of `bytes` may take. */
-export function bodyTimeoutMs (bytes) {
+function bodyTimeoutMs (bytes) {
   return 30_000 + Math.ceil(bytes / SLOWEST_PLAUSIBLE_BYTES_PER_SECOND * 1000)
 }
 
@@ -51,7 +60,6 @@ function rawTarget (name, script, args, description) {
   return {
     name,
     description,
-    kind: 'raw',
     keepsFiles: true,
     script: join(SERVERS, script),
     args,
@@ -59,12 +67,12 @@ function rawTarget (name, script, args, description) {
     creationHeaders: {},
     headHeaders: {},
 
-    async create (server, { length }) {
-      const response = await send({ port: server.port, method: 'POST', path: '/raw', headers: { 'upload-length': String(length ?? 0) }, timeoutMs: SMALL_REQUEST_TIMEOUT_MS })
+    async create (server, { length, agent, patternStart = nextPatternStart() }) {
+      const response = await send({ port: server.port, method: 'POST', path: '/raw', headers: { 'upload-length': String(length ?? 0) }, agent, timeoutMs: SMALL_REQUEST_TIMEOUT_MS })
       expectStatus(response, 201, `${name} POST /raw`)
       const path = locationPath(response, server, `${name} POST /raw`)
       const fileName = path.slice(path.lastIndexOf('/') + 1)
-      return { path, uid: fileName, length, received: 0, filePath: join(server.dir, fileName) }
+      return { path, uid: fileName, length, patternStart, received: 0, filePath: join(server.dir, fileName) }
     },
 
     async patch (server, upload, { offset, size, chunk, agent, headers = {} }) {
@@ -74,7 +82,7 @@ function rawTarget (name, script, args, description) {
         path: upload.path,
         headers: { ...headers, 'content-type': OFFSET_OCTET_STREAM },
         size,
-        offset,
+        offset: upload.patternStart + offset,
         chunk,
         agent,
         timeoutMs: bodyTimeoutMs(size)
@@ -93,7 +101,7 @@ function rawTarget (name, script, args, description) {
     },
 
     async verify (upload, bytes, chunk) {
-      if (this.keepsFiles) await verifyFile(upload.filePath, bytes, chunk)
+      if (this.keepsFiles) await verifyFile(upload.filePath, bytes, chunk, upload.patternStart)
       else verifyCount(`${name} ${upload.path}`, upload.received, bytes)
     },
 
@@ -107,7 +115,6 @@ function tusTarget (name, script, args, basePath, description, { filePath, count
   return {
     name,
     description,
-    kind: 'tus',
     keepsFiles: true,
     script: join(SERVERS, script),
     args,
@@ -117,7 +124,7 @@ function tusTarget (name, script, args, basePath, description, { filePath, count
     countUploads,
 
     /** POST: a new upload of `length` bytes named `name`; `concat` is an Upload-Concat value. */
-    async create (server, { length, name: fileName, concat, agent }) {
+    async create (server, { length, name: fileName, concat, agent, patternStart = nextPatternStart() }) {
       const headers = { ...TUS }
       if (length !== undefined) headers['upload-length'] = String(length)
       if (fileName !== undefined) headers['upload-metadata'] = `filename ${Buffer.from(fileName).toString('base64')}`
@@ -126,7 +133,7 @@ function tusTarget (name, script, args, basePath, description, { filePath, count
       const response = await send({ port: server.port, method: 'POST', path: basePath, headers, agent, timeoutMs: SMALL_REQUEST_TIMEOUT_MS })
       expectStatus(response, 201, what)
       const path = locationPath(response, server, what)
-      const upload = { path, url: response.headers.location, uid: path.slice(path.lastIndexOf('/') + 1), name: fileName, length, createSeconds: response.seconds }
+      const upload = { path, url: response.headers.location, uid: path.slice(path.lastIndexOf('/') + 1), name: fileName, length, patternStart, createSeconds: response.seconds }
       upload.filePath = filePath(server.dir, upload)
       return upload
     },
@@ -139,7 +146,7 @@ function tusTarget (name, script, args, basePath, description, { filePath, count
         path: upload.path,
         headers: { ...headers, ...TUS, 'upload-offset': String(offset), 'content-type': OFFSET_OCTET_STREAM },
         size,
-        offset,
+        offset: upload.patternStart + offset,
         chunk,
         agent,
         timeoutMs: bodyTimeoutMs(size)
@@ -157,12 +164,12 @@ function tusTarget (name, script, args, basePath, description, { filePath, count
     },
 
     async verify (upload, bytes, chunk) {
-      await verifyFile(upload.filePath, bytes, chunk)
+      await verifyFile(upload.filePath, bytes, chunk, upload.patternStart)
     }
   }
 }
 
-export function expectStatus (response, status, what) {
+function expectStatus (response, status, what) {
   if (response.status !== status) throw new Error(`${what}: ${response.status} instead of ${status}: ${response.body}`)
 }
 
@@ -175,16 +182,18 @@ function locationPath (response, server, what) {
 /**
  * One whole upload: created, then sent in PATCHes of `patchBytes` (one PATCH
  * when that is the whole size), over one keep-alive connection when `agent`
- * is given; `concat` is its Upload-Concat (tus only), `headersFor(offset, size)`
- * adds headers to a PATCH. Returns the upload and each PATCH's latency in seconds.
+ * is given; `concat` is its Upload-Concat (tus only), `patternStart` where
+ * its bytes start in the pattern, `headersFor(position, size)` adds headers to
+ * a PATCH of the pattern's bytes at `position`. Returns the upload and each
+ * PATCH's latency in seconds.
  */
-export async function uploadInPatches (target, server, { bytes, patchBytes = bytes, name, concat, chunk, agent, headersFor }) {
-  const upload = await target.create(server, { length: bytes, name, concat, agent })
+export async function uploadInPatches (target, server, { bytes, patchBytes = bytes, name, concat, patternStart, chunk, agent, headersFor }) {
+  const upload = await target.create(server, { length: bytes, name, concat, agent, patternStart })
   const latencies = []
   for (let offset = 0; offset < bytes; offset += patchBytes) {
     const size = Math.min(patchBytes, bytes - offset)
     const started = performance.now()
-    await target.patch(server, upload, { offset, size, chunk, agent, headers: headersFor?.(offset, size) })
+    await target.patch(server, upload, { offset, size, chunk, agent, headers: headersFor?.(upload.patternStart + offset, size) })
     latencies.push((performance.now() - started) / 1000)
   }
   return { upload, latencies }

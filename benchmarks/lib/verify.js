@@ -6,8 +6,8 @@ import { open, stat } from 'node:fs/promises'
 /** Windows compared per file: the first and last chunk-sized ones, and evenly spaced ones between. */
 const SAMPLES = 16
 
-/** The file at `filePath` holds exactly `bytes` bytes of the pattern, from its offset 0. */
-export async function verifyFile (filePath, bytes, chunk) {
+/** The file at `filePath` holds exactly `bytes` bytes of the pattern, from `patternStart` on. */
+export async function verifyFile (filePath, bytes, chunk, patternStart) {
   const size = await stat(filePath).then((stats) => stats.size, (error) => {
     throw new Error(`${filePath}: not on disk after a successful upload (${error.code})`)
   })
@@ -21,7 +21,7 @@ export async function verifyFile (filePath, bytes, chunk) {
     for (const start of starts) {
       const actual = Buffer.alloc(Math.min(length, bytes - start))
       await handle.read(actual, 0, actual.length, start)
-      if (!actual.equals(patternBytes(chunk, start, actual.length))) {
+      if (!actual.equals(patternBytes(chunk, patternStart + start, actual.length))) {
         throw new Error(`${filePath}: the bytes at offset ${start} are not the ones sent: CORRUPT`)
       }
     }
@@ -35,7 +35,7 @@ export function verifyCount (what, received, bytes) {
   if (received !== bytes) throw new Error(`${what}: the server read ${received} body bytes, ${bytes} were sent: ${bytes - received} bytes LOST`)
 }
 
-/** The bytes the client sends at `start` of an upload: the chunk, repeated. */
+/** The pattern's bytes from `start` on: the chunk, repeated. */
 export function patternBytes (chunk, start, length) {
   const bytes = Buffer.allocUnsafe(length)
   let filled = 0

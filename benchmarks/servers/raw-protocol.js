@@ -1,5 +1,6 @@
 // The raw protocol of the benchmark's baseline servers, on node:http's request
-// and response objects: a POST creates an empty file, a HEAD stats one, a PATCH
+// and response objects: a POST creates an empty file (or, for raw-durable, a
+// record: createRecord), a HEAD stats one (statWithRecord), a PATCH
 // appends its body in batches of about 1 MiB written with fs.writev (one batch
 // in flight while the next one gathers) or, when discarding, reads and drops it.
 // Every PATCH answer says how many body bytes came (`x-received`), so that the

@@ -1,14 +1,16 @@
-// The physical limit for a Fastify app: a minimal Fastify 5 server speaking no
-// protocol. A POST creates an empty file, a HEAD stats one, a PATCH appends its
-// body with fs.writev in batches of about 1 MiB (see raw-protocol.js).
+// The physical limit for a Fastify app: a minimal Fastify 5 server speaking the
+// raw protocol of raw-protocol.js (no tus: no offsets checked, no records, no
+// locks). A POST creates an empty file, a HEAD stats one, a PATCH appends its
+// body with fs.writev in batches of about 1 MiB.
 //   node benchmarks/servers/raw.js <upload directory> [write|discard|durable] [<dist directory>]
 // With `discard` (the raw-discard target) a PATCH body is read and dropped: the
 // cost of HTTP parsing alone. With `durable` (the raw-durable target) a POST
 // writes a record through a temporary file and a rename and a HEAD reads it
-// besides the data file's size: the least file work of a crash-safe tus server. With a dist directory (the raw-loaded target) the
-// plugin is also registered, on a prefix nobody calls: the same raw PATCH in a
-// process whose heap holds what the plugin's does, so that the difference from
-// raw is what a larger heap costs the garbage collector while bodies stream.
+// besides the data file's size: the least file work of a crash-safe tus server.
+// With a dist directory (the raw-loaded target) the plugin is also registered,
+// on a prefix nobody calls: the same raw PATCH in a process whose heap holds
+// what the plugin's does, so that the difference from raw is what a larger
+// heap costs the garbage collector while bodies stream.
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import Fastify from 'fastify'
@@ -20,7 +22,7 @@ const mode = process.argv[3] ?? 'write'
 const discard = mode === 'discard'
 const durable = mode === 'durable'
 const dist = process.argv[4]
-const app = Fastify({ logger: false, requestTimeout: 0 })
+const app = Fastify({ logger: false })
 if (dist !== undefined) {
   const { default: tus } = await import(pathToFileURL(join(dist, 'index.js')).href)
   await app.register(tus, { uploadPath: join(dir, '.unused'), uploadUrl: '/unused' })

@@ -26,16 +26,16 @@ const HASH_REPEATS = 3
 export async function run ({ config, targets, withServers, chunk, clock, log }) {
   const { bytes, patchBytes, partials, rounds, hashBytes } = config.extensions
   const partialBytes = bytes / partials
-  if (!Number.isInteger(partialBytes) || partialBytes % chunk.length !== 0) throw new Error(`${bytes} bytes do not split into ${partials} partial uploads of whole chunks`)
+  if (!Number.isInteger(partialBytes)) throw new Error(`${bytes} bytes do not split into ${partials} equal partial uploads`)
   log(`${fixed(bytes / MiB, 0)} MiB in ${fixed(patchBytes / MiB, 0)} MiB PATCHes: plain, with sha256 checksums, and as ${partials} partial uploads + a final; ` +
     `${plural(rounds, 'round')} after a warm-up`)
   const tightLoop = sha256TightLoop(chunk, hashBytes)
   log(`tight-loop sha256 here: ${fixed(tightLoop.cpuSecondsPerGiB, 3)} CPU-s/GiB (${fixed(hashBytes / MiB, 0)} MiB, median of ${HASH_REPEATS})`)
 
   const digests = new Map()
-  const checksumHeaders = (offset, size) => {
-    const key = `${offset % chunk.length}:${size}`
-    if (!digests.has(key)) digests.set(key, createHash('sha256').update(patternBytes(chunk, offset, size)).digest('base64'))
+  const checksumHeaders = (position, size) => {
+    const key = `${position % chunk.length}:${size}`
+    if (!digests.has(key)) digests.set(key, createHash('sha256').update(patternBytes(chunk, position, size)).digest('base64'))
     return { 'upload-checksum': `sha256 ${digests.get(key)}` }
   }
 
@@ -86,12 +86,13 @@ async function concatenated (server, { partials, partialBytes, patchBytes, name,
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   try {
     const measured = await measure(server, clock, async () => {
-      const urls = []
+      // each partial goes on with the pattern where the one before it ended: the final holds one stretch of it, in order
+      const uploads = []
       for (let index = 0; index < partials; index++) {
-        const { upload } = await uploadInPatches(target, server, { bytes: partialBytes, patchBytes, concat: 'partial', chunk, agent })
-        urls.push(upload.url)
+        const patternStart = index === 0 ? undefined : uploads[0].patternStart + index * partialBytes
+        uploads.push((await uploadInPatches(target, server, { bytes: partialBytes, patchBytes, concat: 'partial', patternStart, chunk, agent })).upload)
       }
-      return target.create(server, { name, concat: `final;${urls.join(' ')}`, agent })
+      return target.create(server, { name, concat: `final;${uploads.map((upload) => upload.url).join(' ')}`, agent, patternStart: uploads[0].patternStart })
     })
     const final = measured.value
     await target.verify(final, partials * partialBytes, chunk)

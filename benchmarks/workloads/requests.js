@@ -23,15 +23,15 @@ const HEAD_UPLOAD_SENT = 1 * MiB
 const PAUSE_MS = 300
 
 export async function run ({ config, targets, withServers, chunk, clock, log }) {
-  const { connections, seconds, warmupSeconds, rounds, headUploads } = config.requests
+  const { connections, seconds, warmupSeconds, rounds } = config.requests
   log(`autocannon, ${connections} connections, ${seconds} s per run, ${plural(rounds, 'round')} after a ${warmupSeconds} s warm-up ` +
-    '(not raw-discard: its POST and HEAD are those of raw)')
+    '(not raw-discard nor raw-loaded: their POST and HEAD are those of raw)')
   return withServers(NAMES.map((name) => targets[name]), async (servers) => {
     // the uploads the HEADs ask about: half sent
     for (const server of servers) {
       const { target } = server
       server.headUploads = []
-      for (let index = 0; index < headUploads; index++) {
+      for (let index = 0; index < connections; index++) {
         const upload = await target.create(server, { length: HEAD_UPLOAD_BYTES })
         await target.patch(server, upload, { offset: 0, size: HEAD_UPLOAD_SENT, chunk })
         server.headUploads.push(upload)
@@ -58,7 +58,7 @@ export async function run ({ config, targets, withServers, chunk, clock, log }) 
     }
     const summary = {}
     for (const [name, { post, head }] of Object.entries(figures)) summary[name] = { post: summarize(post), head: summarize(head) }
-    return { connections, seconds, rounds, headUploads, targets: summary }
+    return { connections, seconds, rounds, targets: summary }
   }, { keep: true })
 }
 
@@ -71,7 +71,7 @@ async function attempt (server, label, work) {
   }
 }
 
-/** POSTs for `seconds`; every upload made must be on disk, and is then removed. */
+/** POSTs for `seconds`; every upload made must be on disk (kept until the run ends, see above). */
 async function posts (server, { connections, seconds, clock }) {
   const { target } = server
   const before = await target.countUploads(server.dir)

@@ -30,6 +30,7 @@ export async function run ({ config, targets, withServers, chunk, log }) {
         headers: { 'tus-resumable': '1.0.0', 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
         contentLength: bytes,
         size: stalledBytes,
+        patternStart: upload.patternStart,
         chunk
       })
       try {

@@ -3,7 +3,7 @@ import cors from '@fastify/cors'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyTus from '../index.js'
 import { fastifyTusPage } from '../page/index.js'
-import { corsAllowedHeaders, corsExposedHeaders } from '../protocol/headers.js'
+import { corsAllowedHeaders, corsExposedHeaders, corsMethods } from '../protocol/headers.js'
 import type { ServerSettings } from './command-line.js'
 
 /** Where the logs go: standard output by default; tests pass a stream of their own. */
@@ -26,7 +26,7 @@ export async function buildServer (settings: ServerSettings, { stream }: LogDest
   if (settings.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: settings.corsOrigins.includes('*') ? '*' : [...settings.corsOrigins],
-      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+      methods: [...corsMethods],
       allowedHeaders: [...corsAllowedHeaders],
       exposedHeaders: [...corsExposedHeaders],
       maxAge: 86_400

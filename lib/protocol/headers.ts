@@ -54,6 +54,9 @@ export function headerError (name: string, value: unknown, schema: TSchema): Err
   return new errors.FST_TUS_INVALID_HEADER(displayName(name), problem)
 }
 
+/** Methods a browser client uses on tus endpoints (CORS `methods`): OPTIONS for the preflights. */
+export const corsMethods: readonly string[] = Object.freeze(['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'])
+
 /** Request headers a browser client must be allowed to send (CORS `allowedHeaders`). */
 export const corsAllowedHeaders: readonly string[] = Object.freeze([
   'Content-Disposition',

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyRequest, type onRequestHookHandler } from 'fastify'
 import { describe, expect, test } from 'tstyche'
 import tus, {
-  FileLocker, MemoryLocker, corsAllowedHeaders, corsExposedHeaders, errors,
+  FileLocker, MemoryLocker, corsAllowedHeaders, corsExposedHeaders, corsMethods, errors,
   type CleanupReport, type CompletedResource, type FastifyTusOptions, type Locker, type Resource, type UploadMetadata
 } from '../../lib/index.js'
 import { fastifyTusPage, uploadPage } from '../../lib/page/index.js'
@@ -85,6 +85,7 @@ describe('the decorators and exports', () => {
   test('the CORS header lists are read-only string lists', () => {
     expect(corsAllowedHeaders).type.toBe<readonly string[]>()
     expect(corsExposedHeaders).type.toBe<readonly string[]>()
+    expect(corsMethods).type.toBe<readonly string[]>()
   })
 
   test('the errors table', () => {
