@@ -2,8 +2,9 @@
 // upload directory of its own), measurement around a piece of client work, and
 // the interleaved rounds.
 import { mkdir, readdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { primePageCache } from './prime.js'
 import { machineTimes, memoryBytes, processTimes } from './proc.js'
 import { startServer, stopServer } from './server.js'
 import { GiB } from './stats.js'
@@ -53,8 +54,11 @@ export function withServerState (server, error, label) {
 /**
  * Runs `work` and measures it: wall time here, CPU time and minor faults of
  * the server process (all its threads) from /proc, CPU time of this process.
+ * With `primeBytes`, that much page cache is written and freed just before, in
+ * the target's root directory (prime.js says why).
  */
-export async function measure (server, clock, work) {
+export async function measure (server, clock, work, { primeBytes = 0 } = {}) {
+  if (primeBytes > 0) primePageCache(dirname(server.dir), primeBytes)
   const serverBefore = processTimes(server.pid)
   const clientBefore = process.cpuUsage()
   const started = performance.now()
@@ -91,15 +95,17 @@ export function throughput (measured, bytes) {
 }
 
 /**
- * Rounds interleaved across servers (A B C A B C ...), after one unmeasured
- * warm-up run of each: `run(server, label)` returns a run's figures, or throws.
- * A short pause before each run lets the previous one's writeback settle.
+ * Rounds interleaved across servers (A B C, B C A, C A B ...: each round starts
+ * one target further on, so that no target always follows the same one), after
+ * one unmeasured warm-up run of each: `run(server, label)` returns a run's
+ * figures, or throws. A short pause before each run lets the previous one's
+ * writeback settle.
  */
 export async function interleaved (servers, rounds, run, log) {
   const runs = new Map(servers.map((server) => [server.target.name, []]))
   for (const server of servers) await runOne(server, 'warmup')
   for (let round = 1; round <= rounds; round++) {
-    for (const server of servers) {
+    for (const server of rotated(servers, round - 1)) {
       const result = await runOne(server, `r${round}`)
       runs.get(server.target.name).push({ round, ...result })
       log?.(round, server, result)
@@ -115,6 +121,12 @@ export async function interleaved (servers, rounds, run, log) {
       throw withServerState(server, error, label)
     }
   }
+}
+
+/** `list` starting at index `shift` (modulo its length), wrapping around. */
+function rotated (list, shift) {
+  const start = shift % list.length
+  return [...list.slice(start), ...list.slice(0, start)]
 }
 
 /** Removes everything in `dir` (the uploads of a finished run), keeping the directory. */

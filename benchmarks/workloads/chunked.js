@@ -27,7 +27,7 @@ export async function run ({ config, targets, withServers, chunk, clock, log }) 
 export async function chunkedUpload (server, { bytes, patchBytes, name, chunk, clock, headersFor }) {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   try {
-    const measured = await measure(server, clock, () => uploadInPatches(server.target, server, { bytes, patchBytes, name, chunk, agent, headersFor }))
+    const measured = await measure(server, clock, () => uploadInPatches(server.target, server, { bytes, patchBytes, name, chunk, agent, headersFor }), { primeBytes: bytes })
     await server.target.verify(measured.value.upload, bytes, chunk)
     return throughput(measured, bytes)
   } finally {

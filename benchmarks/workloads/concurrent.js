@@ -19,7 +19,7 @@ export async function run ({ config, targets, withServers, chunk, clock, log }) 
       const agents = Array.from({ length: uploads }, () => new Agent({ keepAlive: true, maxSockets: 1 }))
       try {
         const measured = await measure(server, clock, () => Promise.all(agents.map((agent, index) =>
-          uploadInPatches(target, server, { bytes, patchBytes, name: `concurrent-${label}-${index}.bin`, chunk, agent }))))
+          uploadInPatches(target, server, { bytes, patchBytes, name: `concurrent-${label}-${index}.bin`, chunk, agent }))), { primeBytes: uploads * bytes })
         for (const { upload } of measured.value) await target.verify(upload, bytes, chunk)
         const latencies = measured.value.flatMap((done) => done.latencies)
         await emptyDirectory(server.dir)

@@ -93,7 +93,7 @@ async function concatenated (server, { partials, partialBytes, patchBytes, name,
         uploads.push((await uploadInPatches(target, server, { bytes: partialBytes, patchBytes, concat: 'partial', patternStart, chunk, agent })).upload)
       }
       return target.create(server, { name, concat: `final;${uploads.map((upload) => upload.url).join(' ')}`, agent, patternStart: uploads[0].patternStart })
-    })
+    }, { primeBytes: 2 * partials * partialBytes }) // the partials, then the final's copy of them
     const final = measured.value
     await target.verify(final, partials * partialBytes, chunk)
     return { ...throughput(measured, partials * partialBytes), finalPostMs: final.createSeconds * 1000 }

@@ -15,7 +15,7 @@ export async function run ({ config, targets, withServers, chunk, clock, log }) 
     const runs = await interleaved(servers, rounds, async (server, label) => {
       const { target } = server
       const upload = await target.create(server, { length: bytes, name: `single-${label}.bin` })
-      const measured = await measure(server, clock, () => target.patch(server, upload, { offset: 0, size: bytes, chunk }))
+      const measured = await measure(server, clock, () => target.patch(server, upload, { offset: 0, size: bytes, chunk }), { primeBytes: bytes })
       await target.verify(upload, bytes, chunk)
       await emptyDirectory(server.dir)
       return throughput(measured, bytes)
