@@ -7,7 +7,8 @@ import { nanoid } from 'nanoid'
 import { errors } from '../errors.js'
 import { appendStream, type AppendOptions, type AppendResult } from './append-stream.js'
 import { STATE_DIR } from './paths.js'
-import { readText } from './read-text.js'
+import { readText, readTextWithIdentity } from './read-text.js'
+import { RecordCache, identityOf } from './record-cache.js'
 import type { Upload, UploadRecord, UploadStore } from './store.js'
 
 export interface FileStoreOptions {
@@ -24,6 +25,7 @@ export interface FileStoreOptions {
  */
 export class FileStore implements UploadStore {
   readonly #options: FileStoreOptions
+  readonly #records = new RecordCache(CACHED_RECORDS)
 
   constructor (options: FileStoreOptions) {
     this.#options = options
@@ -32,6 +34,7 @@ export class FileStore implements UploadStore {
   async create (dir: string, record: UploadRecord): Promise<void> {
     const path = recordPath(dir, record.uid)
     const text = this.#options.jsonDumps(record)
+    this.#records.delete(path)
     if (!await unless('ENOENT', replaceFile(path, text).then(() => true), false)) {
       // the first upload of this directory: its state directory comes first (not a mkdir per creation)
       await mkdir(join(dir, STATE_DIR), { recursive: true })
@@ -47,14 +50,8 @@ export class FileStore implements UploadStore {
   }
 
   async load (dir: string, uid: string): Promise<Upload | undefined> {
-    const text = await unless('ENOENT', readText(recordPath(dir, uid)), undefined)
-    if (text === undefined) return undefined
-    let record: UploadRecord
-    try {
-      record = this.#options.jsonLoads(text) as UploadRecord
-    } catch (error) {
-      throw new errors.FST_TUS_CORRUPT_METADATA(uid, (error as Error).message)
-    }
+    const record = await this.#readRecord(dir, uid)
+    if (record === undefined) return undefined
     const created = Date.parse(record.createdAt)
     if (record.completed && record.concat?.kind !== 'partial') return { record, offset: record.fileSize as number, lastActivity: created }
     const data = await unless('ENOENT', stat(dataPath(dir, uid)), undefined)
@@ -142,6 +139,7 @@ export class FileStore implements UploadStore {
   }
 
   async remove (dir: string, record: UploadRecord): Promise<void> {
+    this.#records.delete(recordPath(dir, record.uid))
     await rm(recordPath(dir, record.uid), { force: true })
     await rm(dataPath(dir, record.uid), { force: true })
     await rm(finalsPath(dir, record.uid), { force: true })
@@ -181,8 +179,33 @@ export class FileStore implements UploadStore {
     return false
   }
 
+  /** The upload's record: from the cache while its file is the one read last, else read and parsed. */
+  async #readRecord (dir: string, uid: string): Promise<UploadRecord | undefined> {
+    const path = recordPath(dir, uid)
+    if (this.#records.has(path)) {
+      const stats = await unless('ENOENT', stat(path, { bigint: true }), undefined)
+      const cached = stats === undefined ? undefined : this.#records.get(path, identityOf(stats))
+      if (cached !== undefined) return cached
+    }
+    const read = await unless('ENOENT', readTextWithIdentity(path), undefined)
+    if (read === undefined) {
+      this.#records.delete(path)
+      return undefined
+    }
+    let record: UploadRecord
+    try {
+      record = this.#options.jsonLoads(read.text) as UploadRecord
+    } catch (error) {
+      throw new errors.FST_TUS_CORRUPT_METADATA(uid, (error as Error).message)
+    }
+    this.#records.set(path, read.identity, record)
+    return record
+  }
+
   async #writeRecord (dir: string, record: UploadRecord): Promise<void> {
-    await replaceFile(recordPath(dir, record.uid), this.#options.jsonDumps(record))
+    const path = recordPath(dir, record.uid)
+    this.#records.delete(path)
+    await replaceFile(path, this.#options.jsonDumps(record))
   }
 
   /**
@@ -217,6 +240,8 @@ export class FileStore implements UploadStore {
 }
 
 const RECORD = '.json'
+/** Records kept parsed, with the identity of their files (RecordCache): the uploads in use. */
+const CACHED_RECORDS = 256
 
 function recordPath (dir: string, uid: string): string {
   return join(dir, STATE_DIR, uid + RECORD)

@@ -1,4 +1,5 @@
-import { close, open, read } from 'node:fs'
+import { close, fstat, open, read, type BigIntStats } from 'node:fs'
+import { identityOf, type FileIdentity } from './record-cache.js'
 
 /** Most records fit in one read of this size. */
 const FIRST_READ_BYTES = 16 * 1024
@@ -9,6 +10,26 @@ const FIRST_READ_BYTES = 16 * 1024
  * third of its CPU time, on the path of every HEAD and PATCH.
  */
 export function readText (path: string): Promise<string> {
+  return readOpened(path, (fd, done) => done(null))
+}
+
+/**
+ * The content of a small file and the identity of the very file it was read
+ * from (an fstat of the open file, so no rename in between can mix them up).
+ */
+export function readTextWithIdentity (path: string): Promise<{ text: string, identity: FileIdentity }> {
+  let stats: BigIntStats
+  return readOpened(path, (fd, done) => {
+    fstat(fd, { bigint: true }, (error, read) => {
+      stats = read
+      done(error)
+    })
+  }).then((text) => ({ text, identity: identityOf(stats) }))
+}
+
+type AfterRead = (fd: number, done: (error: Error | null) => void) => void
+
+function readOpened (path: string, afterRead: AfterRead): Promise<string> {
   return new Promise((resolve, reject) => {
     open(path, 'r', (error, fd) => {
       if (error !== null) return reject(error)
@@ -22,7 +43,7 @@ export function readText (path: string): Promise<string> {
         read(fd, buffer, 0, size, null, (error, bytes) => {
           if (error !== null) return finish(error)
           parts.push(buffer.subarray(0, bytes))
-          if (bytes < size) finish(null)
+          if (bytes < size) afterRead(fd, finish)
           else readNext(size * 2)
         })
       }

@@ -1,0 +1,71 @@
+import type { BigIntStats } from 'node:fs'
+import type { UploadRecord } from './store.js'
+
+/**
+ * What tells one version of a record file from another. Records are never
+ * written in place: each version is a new file renamed over the old one, so a
+ * new version has a new inode and new timestamps (and usually a new size).
+ */
+export interface FileIdentity {
+  readonly dev: bigint
+  readonly ino: bigint
+  readonly size: bigint
+  readonly mtimeNs: bigint
+  readonly ctimeNs: bigint
+}
+
+export function identityOf (stats: BigIntStats): FileIdentity {
+  const { dev, ino, size, mtimeNs, ctimeNs } = stats
+  return { dev, ino, size, mtimeNs, ctimeNs }
+}
+
+export function sameIdentity (a: FileIdentity, b: FileIdentity): boolean {
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs
+}
+
+interface Entry {
+  readonly identity: FileIdentity
+  readonly record: UploadRecord
+}
+
+/**
+ * The records read last, by path, each with the identity of the file it was
+ * read from: a record whose file still has that identity is the same version,
+ * so one `stat` replaces reading and parsing it again (HEAD, and every PATCH
+ * after an upload's first). Any process may have replaced the file since, so an
+ * entry is only ever used after that check. At most `capacity` entries; the one
+ * used longest ago goes first.
+ */
+export class RecordCache {
+  readonly #capacity: number
+  readonly #entries = new Map<string, Entry>()
+
+  constructor (capacity: number) {
+    this.#capacity = capacity
+  }
+
+  /** Whether a record was read from `path`: only then is a `stat` worth making before reading it. */
+  has (path: string): boolean {
+    return this.#entries.has(path)
+  }
+
+  /** The record read from `path`, if the file there is still the one it was read from. */
+  get (path: string, identity: FileIdentity): UploadRecord | undefined {
+    const entry = this.#entries.get(path)
+    if (entry === undefined || !sameIdentity(entry.identity, identity)) return undefined
+    this.#entries.delete(path) // to the end of the line: used last
+    this.#entries.set(path, entry)
+    return entry.record
+  }
+
+  set (path: string, identity: FileIdentity, record: UploadRecord): void {
+    this.#entries.delete(path)
+    this.#entries.set(path, { identity, record })
+    if (this.#entries.size > this.#capacity) this.#entries.delete(this.#entries.keys().next().value as string)
+  }
+
+  /** Forgets the record at `path`: it is being replaced or removed. */
+  delete (path: string): void {
+    this.#entries.delete(path)
+  }
+}
