@@ -35,7 +35,6 @@ export class FileStore implements UploadStore {
   async create (dir: string, record: UploadRecord): Promise<void> {
     const path = recordPath(dir, record.uid)
     const text = this.#options.jsonDumps(record)
-    this.#records.delete(path)
     if (!await unless('ENOENT', replaceFile(path, text).then(() => true), false)) {
       // the first upload of this directory: its state directory comes first (not a mkdir per creation)
       await mkdir(join(dir, STATE_DIR), { recursive: true })
@@ -140,8 +139,9 @@ export class FileStore implements UploadStore {
   }
 
   async remove (dir: string, record: UploadRecord): Promise<void> {
-    this.#records.delete(recordPath(dir, record.uid))
-    await rm(recordPath(dir, record.uid), { force: true })
+    const path = recordPath(dir, record.uid)
+    this.#records.delete(path)
+    await rm(path, { force: true })
     await rm(dataPath(dir, record.uid), { force: true })
     await rm(finalsPath(dir, record.uid), { force: true })
     if (!record.completed) await this.#releaseName(dir, record)
@@ -185,7 +185,11 @@ export class FileStore implements UploadStore {
     const path = recordPath(dir, uid)
     if (this.#records.has(path)) {
       const stats = await unless('ENOENT', stat(path, { bigint: true }), undefined)
-      const cached = stats === undefined ? undefined : this.#records.get(path, identityOf(stats))
+      if (stats === undefined) {
+        this.#records.delete(path)
+        return undefined
+      }
+      const cached = this.#records.get(path, identityOf(stats))
       if (cached !== undefined) return cached
     }
     const read = await unless('ENOENT', readTextWithIdentity(path), undefined)

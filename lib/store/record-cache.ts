@@ -19,7 +19,7 @@ export function identityOf (stats: BigIntStats): FileIdentity {
   return { dev, ino, size, mtimeNs, ctimeNs }
 }
 
-export function sameIdentity (a: FileIdentity, b: FileIdentity): boolean {
+function sameIdentity (a: FileIdentity, b: FileIdentity): boolean {
   return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs
 }
 
