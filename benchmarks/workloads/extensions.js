@@ -1,10 +1,16 @@
 // Workload 7, fastify-tus only (@tus/server has neither extension): what a
 // checksum and a concatenation cost against the plain upload of workload 2.
-//   plain     one upload in 4 MiB PATCHes
-//   checksum  the same, each PATCH with `Upload-Checksum: sha256 ...`
-//   concat    4 partial uploads of a quarter each (4 MiB PATCHes), then the
-//             final upload, assembled by its creation POST
-// Rounds interleave the three. For comparison, a tight loop hashes the same
+//   plain           one upload in 4 MiB PATCHes
+//   checksum        the same, each PATCH with `Upload-Checksum: sha256 ...`
+//   whole           the same bytes in a single PATCH
+//   whole-checksum  that PATCH with `Upload-Checksum: sha256 ...`
+//   concat          4 partial uploads of a quarter each (4 MiB PATCHes), then
+//                   the final upload, assembled by its creation POST
+// Each variant is set against its plain twin of the same round (checksum and
+// concat against plain, whole-checksum against whole). The single-PATCH pair
+// shows the hashing alone: in 4 MiB PATCHes the collector's two steady states
+// (README, Performance) change a plain upload's CPU by more than the hash costs.
+// Rounds interleave the variants. For comparison, a tight loop hashes the same
 // bytes with sha256 in this process.
 import { createHash } from 'node:crypto'
 import { Agent } from 'node:http'
@@ -12,14 +18,15 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { emptyDirectory, measure, throughput, withServerState } from '../lib/harness.js'
 import { uploadInPatches } from '../lib/targets.js'
 import { GiB, MiB, fixed, median, plural } from '../lib/stats.js'
-import { patternBytes } from '../lib/verify.js'
 import { chunkedUpload } from './chunked.js'
 import { describeThroughput, medians, range } from './common.js'
 
 export const id = 7
 export const title = 'checksum and concatenation costs (fastify-tus)'
 
-const VARIANTS = ['plain', 'checksum', 'concat']
+const VARIANTS = ['plain', 'checksum', 'whole', 'whole-checksum', 'concat']
+/** The variant each one is set against. */
+const BASELINES = { checksum: 'plain', 'whole-checksum': 'whole', concat: 'plain' }
 const PAUSE_MS = 200
 const HASH_REPEATS = 3
 
@@ -27,7 +34,7 @@ export async function run ({ config, targets, withServers, chunk, clock, log }) 
   const { bytes, patchBytes, partials, rounds, hashBytes } = config.extensions
   const partialBytes = bytes / partials
   if (!Number.isInteger(partialBytes)) throw new Error(`${bytes} bytes do not split into ${partials} equal partial uploads`)
-  log(`${fixed(bytes / MiB, 0)} MiB in ${fixed(patchBytes / MiB, 0)} MiB PATCHes: plain, with sha256 checksums, and as ${partials} partial uploads + a final; ` +
+  log(`${fixed(bytes / MiB, 0)} MiB in ${fixed(patchBytes / MiB, 0)} MiB PATCHes: plain, with sha256 checksums, both again in a single PATCH, and as ${partials} partial uploads + a final; ` +
     `${plural(rounds, 'round')} after a warm-up`)
   const tightLoop = sha256TightLoop(chunk, hashBytes)
   log(`tight-loop sha256 here: ${fixed(tightLoop.cpuSecondsPerGiB, 3)} CPU-s/GiB (${fixed(hashBytes / MiB, 0)} MiB, median of ${HASH_REPEATS})`)
@@ -35,7 +42,7 @@ export async function run ({ config, targets, withServers, chunk, clock, log }) 
   const digests = new Map()
   const checksumHeaders = (position, size) => {
     const key = `${position % chunk.length}:${size}`
-    if (!digests.has(key)) digests.set(key, createHash('sha256').update(patternBytes(chunk, position, size)).digest('base64'))
+    if (!digests.has(key)) digests.set(key, patternDigest(chunk, position, size))
     return { 'upload-checksum': `sha256 ${digests.get(key)}` }
   }
 
@@ -43,6 +50,8 @@ export async function run ({ config, targets, withServers, chunk, clock, log }) 
     const variants = {
       plain: (label) => chunkedUpload(server, { bytes, patchBytes, name: `plain-${label}.bin`, chunk, clock }),
       checksum: (label) => chunkedUpload(server, { bytes, patchBytes, name: `checksum-${label}.bin`, chunk, clock, headersFor: checksumHeaders }),
+      whole: (label) => chunkedUpload(server, { bytes, patchBytes: bytes, name: `whole-${label}.bin`, chunk, clock }),
+      'whole-checksum': (label) => chunkedUpload(server, { bytes, patchBytes: bytes, name: `whole-checksum-${label}.bin`, chunk, clock, headersFor: checksumHeaders }),
       concat: (label) => concatenated(server, { partials, partialBytes, patchBytes, name: `concat-${label}.bin`, chunk, clock })
     }
     const runs = Object.fromEntries(VARIANTS.map((variant) => [variant, []]))
@@ -61,19 +70,20 @@ export async function run ({ config, targets, withServers, chunk, clock, log }) 
       for (const variant of VARIANTS) {
         const result = await runOne(variant, `r${round}`)
         runs[variant].push({ round, ...result })
-        log(`round ${round}/${rounds}  ${variant.padEnd(8)}  ${describeThroughput(result)}` +
+        log(`round ${round}/${rounds}  ${variant.padEnd(14)}  ${describeThroughput(result)}` +
           (result.finalPostMs === undefined ? '' : `  final POST ${fixed(result.finalPostMs, 0)} ms`))
       }
     }
-    const paired = (variant, key) => median(runs[variant].map((run, index) => run[key] - runs.plain[index][key]))
-    const pairedRatio = (variant, key) => median(runs[variant].map((run, index) => run[key] / runs.plain[index][key]))
+    const paired = (variant, key) => median(runs[variant].map((run, index) => run[key] - runs[BASELINES[variant]][index][key]))
+    const pairedRatio = (variant, key) => median(runs[variant].map((run, index) => run[key] / runs[BASELINES[variant]][index][key]))
     const summary = {}
     for (const variant of VARIANTS) {
       summary[variant] = { median: medians(runs[variant]), mbPerSecondRange: range(runs[variant].map((run) => run.mbPerSecond)), runs: runs[variant] }
-      if (variant !== 'plain') {
+      if (BASELINES[variant] !== undefined) {
+        summary[variant].against = BASELINES[variant]
         summary[variant].extraServerCpuSecondsPerGiB = paired(variant, 'serverCpuSecondsPerGiB')
-        summary[variant].mbPerSecondOverPlain = pairedRatio(variant, 'mbPerSecond')
-        summary[variant].serverCpuOverPlain = pairedRatio(variant, 'serverCpuSecondsPerGiB')
+        summary[variant].mbPerSecondOverBaseline = pairedRatio(variant, 'mbPerSecond')
+        summary[variant].serverCpuOverBaseline = pairedRatio(variant, 'serverCpuSecondsPerGiB')
       }
     }
     return { bytes, patchBytes, partials, rounds, tightLoop, variants: summary }
@@ -100,6 +110,18 @@ async function concatenated (server, { partials, partialBytes, patchBytes, name,
   } finally {
     agent.destroy()
   }
+}
+
+/** The base64 sha256 of `size` bytes of the pattern from `position`, hashed piece by piece (no copy of them). */
+function patternDigest (chunk, position, size) {
+  const hash = createHash('sha256')
+  for (let done = 0; done < size;) {
+    const from = (position + done) % chunk.length
+    const piece = chunk.subarray(from, Math.min(chunk.length, from + size - done))
+    hash.update(piece)
+    done += piece.length
+  }
+  return hash.digest('base64')
 }
 
 /** sha256 over `bytes` of the pattern, in this process: CPU seconds per GiB, the median of a few repeats. */
