@@ -98,7 +98,7 @@ async function main () {
   }, limit)
   watchdog.unref()
 
-  const targets = defineTargets({ dist: snapshotDist(ROOT, SNAPSHOT) })
+  const targets = defineTargets({ dist: snapshotDist(ROOT, SNAPSHOT), nodeFlags: config.nodeFlags })
   const chunk = randomFillSync(Buffer.alloc(CHUNK_BYTES))
   tempDir = await mkdtemp(join(config.dir ?? os.tmpdir(), 'fastify-tus-bench-'))
   console.log(`storage: ${tempDir}`)

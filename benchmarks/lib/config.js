@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import { MiB } from './stats.js'
 
-export const USAGE = `usage: node benchmarks/index.js [--quick] [--only <list>] [--rounds <n>] [--size <MiB>] [--dir <path>]
+export const USAGE = `usage: node benchmarks/index.js [--quick] [--only <list>] [--rounds <n>] [--size <MiB>] [--dir <path>] [--node-flags <flags>]
   --quick         a short run (under 2 minutes): smaller sizes, fewer rounds
   --only <list>   the workloads to run, by number, e.g. --only 1,4 (default: all)
                     1  one large upload in a single PATCH          5  peak RSS: 1 GiB and 4 GiB uploads
@@ -12,6 +12,8 @@ export const USAGE = `usage: node benchmarks/index.js [--quick] [--only <list>] 
   --rounds <n>    rounds of every workload that has rounds (overrides the mode's)
   --size <MiB>    the size of workload 1's upload (default 1024, quick 256)
   --dir <path>    where the temporary upload directories go (default: the OS temporary directory)
+  --node-flags <flags>  node options for every server process, e.g. --node-flags=--initial-old-space-size=64
+                  (default: none; the report's mode line names them)
   -h, --help      this text`
 
 const WORKLOADS = [1, 2, 3, 4, 5, 6, 7]
@@ -50,6 +52,7 @@ export function parseOptions (argv = process.argv.slice(2)) {
         rounds: { type: 'string' },
         size: { type: 'string' },
         dir: { type: 'string' },
+        'node-flags': { type: 'string', default: '' },
         help: { type: 'boolean', short: 'h', default: false }
       }
     }))
@@ -72,5 +75,8 @@ export function parseOptions (argv = process.argv.slice(2)) {
     if (!Number.isInteger(size) || size < 1) throw new UsageError(`--size must be a positive integer number of MiB, not ${values.size}`)
     mode.single.bytes = size * MiB
   }
-  return { help: false, quick: values.quick, only: only.sort((a, b) => a - b), dir: values.dir, ...mode }
+  const nodeFlags = values['node-flags'].split(/\s+/).filter((flag) => flag !== '')
+  const notFlag = nodeFlags.find((flag) => !flag.startsWith('--'))
+  if (notFlag !== undefined) throw new UsageError(`--node-flags takes node options (each starting with --), not ${notFlag}`)
+  return { help: false, quick: values.quick, only: only.sort((a, b) => a - b), dir: values.dir, nodeFlags, ...mode }
 }

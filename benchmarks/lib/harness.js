@@ -40,7 +40,7 @@ export async function withServers (targets, root, work, { keep = false } = {}) {
 /** One server process for `target`, storing in `dir` (created). */
 async function launch (target, dir) {
   await mkdir(dir, { recursive: true })
-  const started = await startServer(target.script, [dir, ...target.args])
+  const started = await startServer(target.script, [dir, ...target.args], target.nodeFlags)
   return { ...started, dir, target, idleRssBytes: memoryBytes(started.pid, 'VmRSS') }
 }
 

@@ -78,11 +78,16 @@ function headlineTable (rows) {
   return table(headlineCells(rows))
 }
 
+/** Quick or full, and the node flags of the servers when there were any. */
+function modeLine (config) {
+  return `${config.quick ? 'quick' : 'full'}${config.nodeFlags?.length > 0 ? `, servers under node ${config.nodeFlags.join(' ')}` : ''}`
+}
+
 /** The headline as a Markdown table, for the README. */
 export function headlineMarkdown (results) {
   const [header, ...rows] = headlineCells(headline(results))
   const line = (cells) => `| ${cells.join(' | ')} |`
-  return [`machine: ${machineLine(results.machine)}`, `measured: ${buildLine(results.build)}`, `mode: ${results.config.quick ? 'quick' : 'full'}`, '',
+  return [`machine: ${machineLine(results.machine)}`, `measured: ${buildLine(results.build)}`, `mode: ${modeLine(results.config)}`, '',
     line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')
 }
 
@@ -111,7 +116,7 @@ export function report (results) {
   const parts = [
     `machine: ${machineLine(machine)}`,
     `measured: ${buildLine(build)}`,
-    `mode: ${config.quick ? 'quick' : 'full'}, workloads ${config.only.join(',')}; medians of interleaved rounds; MB = 10^6 bytes; ` +
+    `mode: ${modeLine(config)}, workloads ${config.only.join(',')}; medians of interleaved rounds; MB = 10^6 bytes; ` +
       `CPU = utime + stime of the server process from /proc (${machine.clockTicksPerSecond} ticks/s)`,
     '',
     headlineTable(headline(results))

@@ -9,11 +9,12 @@ const STOP_TIMEOUT_MS = 5_000
 const running = new Set()
 
 /**
- * Starts `script` with `args` (the upload directory first) and waits for the
- * port it listens on. The child exits by itself when this process goes away.
+ * Starts `script` with `args` (the upload directory first), under node with
+ * `nodeFlags`, and waits for the port it listens on. The child exits by itself
+ * when this process goes away.
  */
-export function startServer (script, args) {
-  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
+export function startServer (script, args, nodeFlags = []) {
+  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: nodeFlags })
   running.add(child)
   child.once('exit', () => running.delete(child))
   return new Promise((resolve, reject) => {
