@@ -78,5 +78,7 @@ export function parseOptions (argv = process.argv.slice(2)) {
   const nodeFlags = values['node-flags'].split(/\s+/).filter((flag) => flag !== '')
   const notFlag = nodeFlags.find((flag) => !flag.startsWith('--'))
   if (notFlag !== undefined) throw new UsageError(`--node-flags takes node options (each starting with --), not ${notFlag}`)
-  return { help: false, quick: values.quick, only: only.sort((a, b) => a - b), dir: values.dir, nodeFlags, ...mode }
+  // glibc's allocator settings reach the servers through the environment they inherit: the report names them
+  const mallocEnvironment = Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('MALLOC_')))
+  return { help: false, quick: values.quick, only: only.sort((a, b) => a - b), dir: values.dir, nodeFlags, mallocEnvironment, ...mode }
 }

@@ -78,9 +78,10 @@ function headlineTable (rows) {
   return table(headlineCells(rows))
 }
 
-/** Quick or full, and the node flags of the servers when there were any. */
+/** Quick or full, and the node flags and allocator settings (MALLOC_* variables) of the servers when there were any. */
 function modeLine (config) {
-  return `${config.quick ? 'quick' : 'full'}${config.nodeFlags?.length > 0 ? `, servers under node ${config.nodeFlags.join(' ')}` : ''}`
+  const settings = [...(config.nodeFlags ?? []), ...Object.entries(config.mallocEnvironment ?? {}).map(([name, value]) => `${name}=${value}`)]
+  return `${config.quick ? 'quick' : 'full'}${settings.length > 0 ? `, servers run with ${settings.join(' ')}` : ''}`
 }
 
 /** The headline as a Markdown table, for the README. */
