@@ -80,7 +80,7 @@ function headlineTable (rows) {
 
 /** Quick or full, and the node flags and allocator settings (MALLOC_* variables) of the servers when there were any. */
 function modeLine (config) {
-  const settings = [...(config.nodeFlags ?? []), ...Object.entries(config.mallocEnvironment ?? {}).map(([name, value]) => `${name}=${value}`)]
+  const settings = [...config.nodeFlags, ...Object.entries(config.mallocEnvironment).map(([name, value]) => `${name}=${value}`)]
   return `${config.quick ? 'quick' : 'full'}${settings.length > 0 ? `, servers run with ${settings.join(' ')}` : ''}`
 }
 

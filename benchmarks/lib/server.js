@@ -13,7 +13,7 @@ const running = new Set()
  * `nodeFlags`, and waits for the port it listens on. The child exits by itself
  * when this process goes away.
  */
-export function startServer (script, args, nodeFlags = []) {
+export function startServer (script, args, nodeFlags) {
   const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: nodeFlags })
   running.add(child)
   child.once('exit', () => running.delete(child))

@@ -35,7 +35,7 @@ function bodyTimeoutMs (bytes) {
  * plugin from (a snapshot of dist/ taken when the benchmark started); every
  * server runs under node with `nodeFlags`.
  */
-export function targets ({ dist, nodeFlags = [] }) {
+export function targets ({ dist, nodeFlags }) {
   const all = {
     raw: rawTarget('raw', 'raw.js', ['write'], 'minimal Fastify, the body to a file with fs.writev in ~1 MiB batches: the physical limit for a Fastify app'),
     'raw-discard': { ...rawTarget('raw-discard', 'raw.js', ['discard'], 'the same, reading and dropping the body: the HTTP-parsing limit'), keepsFiles: false },
