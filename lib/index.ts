@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { FileLocker } from './lock/file-locker.js'
@@ -24,6 +25,8 @@ async function fastifyTusPlugin (instance: FastifyInstance, options: FastifyTusO
   const resolved = resolveOptions(options, instance.prefix)
   const name = resolved.uploadResourceName ?? `tus:${resolved.creationRoute.url}`
   const closing = new AbortController()
+  // every body being written listens to it (and stops listening when done): no warning past ten
+  setMaxListeners(0, closing.signal)
   const bodies = new BodyRequests(resolved.maxConcurrentUploads)
   // before the server stops: end the bodies still streaming, and let their answers (503) go out
   instance.addHook('preClose', async () => {

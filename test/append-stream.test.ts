@@ -17,19 +17,20 @@ async function withFile (t: Test, run: (fd: number) => Promise<void>): Promise<s
 
 t.test('writes a stream to the end of the file and says why it stopped', async (t) => {
   const content = await withFile(t, async (fd) => {
-    t.same(await appendStream(fd, Readable.from([Buffer.from('ab'), Buffer.from('cd')]), { limit: 10, signal: new AbortController().signal, idleTimeout: 60_000 }), { written: 4, end: 'ended' })
-    t.same(await appendStream(fd, Readable.from([Buffer.from('efgh')]), { limit: 2, signal: new AbortController().signal, idleTimeout: 60_000 }), { written: 2, end: 'limit' })
-    t.same(await appendStream(fd, Readable.from([Buffer.from('x')]), { limit: 0, signal: new AbortController().signal, idleTimeout: 60_000 }), { written: 0, end: 'limit' })
+    t.same(await appendStream(fd, Readable.from([Buffer.from('ab'), Buffer.from('cd')]), { limit: 10, signals: [new AbortController().signal], idleTimeout: 60_000 }), { written: 4, end: 'ended' })
+    t.same(await appendStream(fd, Readable.from([Buffer.from('efgh')]), { limit: 2, signals: [new AbortController().signal], idleTimeout: 60_000 }), { written: 2, end: 'limit' })
+    t.same(await appendStream(fd, Readable.from([Buffer.from('x')]), { limit: 0, signals: [new AbortController().signal], idleTimeout: 60_000 }), { written: 0, end: 'limit' })
   })
   t.equal(content, 'abcdef')
 })
 
 t.test('an aborted signal or a destroyed source stops it before a byte', async (t) => {
   const content = await withFile(t, async (fd) => {
-    t.same(await appendStream(fd, Readable.from([Buffer.from('ab')]), { limit: 10, signal: AbortSignal.abort(), idleTimeout: 60_000 }), { written: 0, end: 'interrupted' })
+    t.same(await appendStream(fd, Readable.from([Buffer.from('ab')]), { limit: 10, signals: [AbortSignal.abort()], idleTimeout: 60_000 }), { written: 0, end: 'interrupted' })
+    t.same(await appendStream(fd, Readable.from([Buffer.from('ab')]), { limit: 10, signals: [new AbortController().signal, AbortSignal.abort()], idleTimeout: 60_000 }), { written: 0, end: 'interrupted' }, 'any of its signals')
     const destroyed = new PassThrough()
     destroyed.destroy()
-    t.same(await appendStream(fd, destroyed, { limit: 10, signal: new AbortController().signal, idleTimeout: 60_000 }), { written: 0, end: 'broke' })
+    t.same(await appendStream(fd, destroyed, { limit: 10, signals: [new AbortController().signal], idleTimeout: 60_000 }), { written: 0, end: 'broke' })
   })
   t.equal(content, '')
 })
@@ -39,11 +40,11 @@ t.test('bytes left in the buffer of a source destroyed before or while paused ar
     const early = new PassThrough()
     early.write('abc')
     early.destroy()
-    t.same(await appendStream(fd, early, { limit: 10, signal: new AbortController().signal, idleTimeout: 60_000 }), { written: 3, end: 'broke' })
+    t.same(await appendStream(fd, early, { limit: 10, signals: [new AbortController().signal], idleTimeout: 60_000 }), { written: 3, end: 'broke' })
     const cut = new PassThrough()
     cut.write('defghij')
     cut.destroy()
-    t.same(await appendStream(fd, cut, { limit: 4, signal: new AbortController().signal, idleTimeout: 60_000 }), { written: 4, end: 'limit' }, 'up to the limit')
+    t.same(await appendStream(fd, cut, { limit: 4, signals: [new AbortController().signal], idleTimeout: 60_000 }), { written: 4, end: 'limit' }, 'up to the limit')
   })
   t.equal(content, 'abcdefg')
 })
@@ -52,13 +53,13 @@ t.test('bytes received before an interruption or a broken source are written', a
   const content = await withFile(t, async (fd) => {
     const controller = new AbortController()
     const body = new PassThrough()
-    const appending = appendStream(fd, body, { limit: 100, signal: controller.signal, idleTimeout: 60_000 })
+    const appending = appendStream(fd, body, { limit: 100, signals: [new AbortController().signal, controller.signal], idleTimeout: 60_000 })
     body.write('abc')
     await new Promise((resolve) => setImmediate(resolve))
     controller.abort()
     t.same(await appending, { written: 3, end: 'interrupted' })
     const broken = new PassThrough()
-    const breaking = appendStream(fd, broken, { limit: 100, signal: new AbortController().signal, idleTimeout: 60_000 })
+    const breaking = appendStream(fd, broken, { limit: 100, signals: [new AbortController().signal], idleTimeout: 60_000 })
     broken.write('def')
     await new Promise((resolve) => setImmediate(resolve))
     broken.destroy(new Error('ECONNRESET'))
@@ -71,7 +72,7 @@ t.test('many chunks arriving during a write are batched, and the source is pause
   const chunk = Buffer.alloc(256 * 1024, 'z')
   const chunks = Array.from({ length: 64 }, () => chunk)
   const content = await withFile(t, async (fd) => {
-    const result = await appendStream(fd, Readable.from(chunks, { objectMode: false, highWaterMark: 16 * 1024 * 1024 }), { limit: Infinity, signal: new AbortController().signal, idleTimeout: 60_000 })
+    const result = await appendStream(fd, Readable.from(chunks, { objectMode: false, highWaterMark: 16 * 1024 * 1024 }), { limit: Infinity, signals: [new AbortController().signal], idleTimeout: 60_000 })
     t.same(result, { written: 64 * chunk.length, end: 'ended' })
   })
   t.equal(content.length, 64 * chunk.length)
@@ -82,7 +83,7 @@ t.test('a slow body reaches the disk chunk by chunk, a fast one in batches with 
   const handle = await open(path, 'a')
   t.teardown(() => handle.close())
   const body = new PassThrough()
-  const appending = appendStream(handle.fd, body, { limit: Infinity, signal: new AbortController().signal, idleTimeout: 60_000 })
+  const appending = appendStream(handle.fd, body, { limit: Infinity, signals: [new AbortController().signal], idleTimeout: 60_000 })
   body.write('slow')
   for (let waited = 0; (await readFile(path, 'utf8')) !== 'slow'; waited += 10) {
     if (waited > 5000) throw new Error('a small chunk was not written while the body went on')
@@ -103,7 +104,7 @@ t.test('a write error rejects', async (t) => {
   await (await open(path, 'w')).close()
   const handle = await open(path, 'r')
   t.teardown(() => handle.close())
-  await t.rejects(appendStream(handle.fd, Readable.from([Buffer.from('a')]), { limit: 10, signal: new AbortController().signal, idleTimeout: 60_000 }), { code: 'EBADF' })
+  await t.rejects(appendStream(handle.fd, Readable.from([Buffer.from('a')]), { limit: 10, signals: [new AbortController().signal], idleTimeout: 60_000 }), { code: 'EBADF' })
 })
 
 t.test('after a short write the rest of the batch is what remains', async (t) => {
@@ -118,7 +119,7 @@ t.test('after a short write the rest of the batch is what remains', async (t) =>
 t.test('a body that sends nothing for the idle timeout is stopped, its bytes kept', async (t) => {
   const content = await withFile(t, async (fd) => {
     const stalled = new PassThrough()
-    const appending = appendStream(fd, stalled, { limit: 100, signal: new AbortController().signal, idleTimeout: 50 })
+    const appending = appendStream(fd, stalled, { limit: 100, signals: [new AbortController().signal], idleTimeout: 50 })
     stalled.write('ab')
     await new Promise((resolve) => setTimeout(resolve, 30))
     stalled.write('cd')
@@ -140,7 +141,7 @@ t.test('time spent waiting for the disk does not count as the client being idle'
   const size = 1024 * 1024 // a whole batch: its write starts at once
   const body = new PassThrough()
   let settled = false
-  const appending = appendStream(writer.fd, body, { limit: Infinity, signal: new AbortController().signal, idleTimeout: 20 }).finally(() => { settled = true })
+  const appending = appendStream(writer.fd, body, { limit: Infinity, signals: [new AbortController().signal], idleTimeout: 20 }).finally(() => { settled = true })
   body.write(Buffer.alloc(size, 1)) // more than a pipe holds: the write waits for the reader
   await new Promise((resolve) => setTimeout(resolve, 150))
   t.notOk(settled, 'still writing after many idle timeouts')

@@ -29,6 +29,22 @@ t.test('no directory yet (a creation): the lock of this process alone, no file',
   tried?.release()
 })
 
+t.test('a waiter in the same process asks the holder to stop at once, and gets the lock on its release', async (t) => {
+  const key = join(t.testdir(), 'a.lock')
+  const [locker] = pair()
+  const holder = await locker.acquire(key)
+  let granted = false
+  const next = locker.acquire(key).then((lock) => { granted = true; return lock })
+  t.ok(holder.signal.aborted, 'asked without a poll')
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  t.notOk(granted, 'not before the holder lets go')
+  await holder.release()
+  const taken = await next
+  t.notOk(taken.signal.aborted)
+  t.match(JSON.parse(await readFile(join(key, 'owner'), 'utf8')), { pid: process.pid })
+  await taken.release()
+})
+
 t.test('a waiter in another process asks the holder to stop, and gets the lock within a few polls', async (t) => {
   const key = join(t.testdir(), 'a.lock')
   const [one, two] = pair()

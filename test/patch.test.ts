@@ -1,6 +1,7 @@
 import { link, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
+import { getEventListeners } from 'node:events'
 import t from 'tap'
 import { OCTET, TUS, buildApp, createUpload, encodeMetadata, headUpload, patchUpload, uidOf } from './helpers.js'
 
@@ -144,6 +145,42 @@ t.test('a new request for an upload ends the running one at once, its bytes kept
   t.equal(await readFile(join(dir, uidOf(path)), 'utf8'), 'abcdefghij')
 })
 
+t.test('a PATCH leaves nothing behind on a signal that outlives it', async (t) => {
+  // The registration's closing signal lives as long as the server and every body listens to it;
+  // it is not reachable from here, but a locker's signal is: this one hands out one for good.
+  const forever = new AbortController().signal
+  const lock = { signal: forever, release () {} }
+  const { app } = await buildApp(t, { locker: { acquire: async () => lock, tryAcquire: async () => lock } })
+  // what AbortSignal.any leaves on each of its sources, never taken back: this check sees it
+  const probe = new AbortController().signal
+  AbortSignal.any([probe])
+  t.equal(dependantsOf(probe), 1, 'the check sees what AbortSignal.any leaves')
+  const { path } = await createUpload(app, { 'upload-length': '30' })
+  for (let offset = 0; offset < 30; offset += 10) t.equal((await patchUpload(app, path, offset, Buffer.alloc(10))).statusCode, 204)
+  t.equal(dependantsOf(forever), 0, 'no reference per request')
+  t.equal(getEventListeners(forever, 'abort').length, 0, 'no listener left')
+})
+
+t.test('many bodies streaming at once raise no listener warning', async (t) => {
+  const { app } = await buildApp(t)
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => { warnings.push(warning) }
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  const bodies = await Promise.all(Array.from({ length: 12 }, async () => {
+    const { path } = await createUpload(app, { 'upload-length': '2' })
+    const body = new PassThrough()
+    const response = app.inject({ method: 'PATCH', url: path, headers: { ...TUS, 'content-type': OCTET, 'upload-offset': '0', 'transfer-encoding': 'chunked' }, payload: body })
+    body.write('a')
+    return { body, response }
+  }))
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  for (const { body } of bodies) body.end('b')
+  for (const { response } of bodies) t.equal((await response).statusCode, 204)
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(warnings.map((warning) => warning.name), [])
+})
+
 t.test('an upload whose bytes all arrived but that a crash kept from completing is completed by HEAD or PATCH', async (t) => {
   const done: string[] = []
   const { app, dir } = await buildApp(t, { onUploadDone: (_request, resource) => { done.push(resource.fileName) } })
@@ -188,4 +225,10 @@ async function waitFor (condition: () => Promise<boolean>, timeout = 5000): Prom
     if (Date.now() > deadline) throw new Error('condition not met in time')
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
+}
+
+/** How many composite signals (AbortSignal.any) hold on to `signal`, by the set Node keeps on it for them. */
+function dependantsOf (signal: AbortSignal): number {
+  const key = Object.getOwnPropertySymbols(signal).find((symbol) => symbol.description === 'kDependantSignals')
+  return key === undefined ? 0 : ((signal as unknown as Record<symbol, Set<unknown>>)[key] as Set<unknown>).size
 }

@@ -122,7 +122,11 @@ export class FileLocker implements Locker {
 
   /** The lock once its directory is ours: watched for a waiter, kept alive, removed on release. */
   #hold (key: string, owner: Owner, local: Lock): Lock {
+    // one signal for both reasons to stop: a waiter here (the memory lock's) or elsewhere (`wanted`)
     const handover = new AbortController()
+    const onLocalAbort = (): void => { handover.abort() }
+    if (local.signal.aborted) handover.abort()
+    else local.signal.addEventListener('abort', onLocalAbort, { once: true })
     let lastBeat = Date.now()
     const watch = setInterval(() => {
       stat(join(key, 'wanted')).then(() => { handover.abort() }, () => {})
@@ -134,9 +138,10 @@ export class FileLocker implements Locker {
     }, this.#pollInterval)
     watch.unref()
     return {
-      signal: AbortSignal.any([local.signal, handover.signal]),
+      signal: handover.signal,
       release: async () => {
         clearInterval(watch)
+        local.signal.removeEventListener('abort', onLocalAbort)
         // a lock that cannot be removed stays behind as a stale one: the next taker removes it
         await release(key, owner).catch(() => {})
         local.release()

@@ -36,7 +36,7 @@ export async function receiveBody (
     ? { written: 0, end: 'ended' as const }
     : await context.store.append(directory, record.uid, body, {
       limit: roomLeft(context, request, upload),
-      signal: AbortSignal.any([signal, context.closing]),
+      signals: [signal, context.closing],
       idleTimeout: context.options.idleTimeout,
       observe: observer(checksum, progress)
     })

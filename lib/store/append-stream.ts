@@ -17,8 +17,13 @@ export interface AppendResult {
 export interface AppendOptions {
   /** The most bytes to write; more are cut off (`limit`). */
   readonly limit: number
-  /** Stops the append when it aborts (`interrupted`). */
-  readonly signal: AbortSignal
+  /**
+   * Stops the append when any of them aborts (`interrupted`): a listener on
+   * each while it runs, nothing left on them after (AbortSignal.any would leave
+   * a reference on every source for good, a leak on a signal that lives as
+   * long as the server).
+   */
+  readonly signals: readonly AbortSignal[]
   /** Stops the append after this many milliseconds without a byte (`idle`). */
   readonly idleTimeout: number
   /** Sees each chunk as it is kept (a checksum, progress). */
@@ -39,7 +44,7 @@ const MAX_PENDING_BYTES = 2 * BATCH_BYTES
  * MAX_PENDING_BYTES plus the batch in flight and the socket's own buffer,
  * whatever the body size.
  */
-export function appendStream (fd: number, source: Readable, { limit, signal, idleTimeout, observe }: AppendOptions): Promise<AppendResult> {
+export function appendStream (fd: number, source: Readable, { limit, signals, idleTimeout, observe }: AppendOptions): Promise<AppendResult> {
   return new Promise((resolve, reject) => {
     let pending: Buffer[] = []
     let pendingBytes = 0
@@ -89,9 +94,9 @@ export function appendStream (fd: number, source: Readable, { limit, signal, idl
     source.once('end', onEnd)
     source.once('error', onBroken)
     source.once('close', onBroken)
-    signal.addEventListener('abort', onInterrupt, { once: true })
+    for (const signal of signals) signal.addEventListener('abort', onInterrupt, { once: true })
     let idle = setTimeout(onIdleCheck, idleTimeout)
-    if (signal.aborted) stop('interrupted')
+    if (signals.some((signal) => signal.aborted)) stop('interrupted')
     else if (source.destroyed) onBroken()
 
     function stop (reason: AppendEnd): void {
@@ -103,7 +108,7 @@ export function appendStream (fd: number, source: Readable, { limit, signal, idl
       source.off('end', onEnd)
       source.off('error', onBroken)
       source.off('close', onBroken)
-      signal.removeEventListener('abort', onInterrupt)
+      for (const signal of signals) signal.removeEventListener('abort', onInterrupt)
       source.pause()
       if (!writing) settle()
     }
