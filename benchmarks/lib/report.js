@@ -38,7 +38,7 @@ function headline (results) {
   row(3, `3 concurrent${concurrent}: aggregate MB/s`, (t) => t.median.mbPerSecond, 0, atLeast(0.95))
   row(3, '3 concurrent: server CPU-s/GiB', (t) => t.median.serverCpuSecondsPerGiB, 3, atMost(1.1))
   row(3, '3 concurrent: PATCH p99 ms', (t) => t.median.p99PatchMs, 0)
-  // raw creates an empty file and stats it; raw-durable does the least a crash-safe server must (a record renamed into place, read back)
+  // raw creates an empty file and stats it; raw-durable does the least a crash-safe server must (a record renamed into place; on HEAD its stat beside the data file's)
   const againstDurable = (v) => ({ ...atLeast(0.7)(v), note: v.durable === undefined ? undefined : `${ratio(v.ft, v.durable)} raw-durable` })
   row(4, '4 creation POST/s', (t) => t.post.median.requestsPerSecond, 0, againstDurable)
   row(4, '4 HEAD/s', (t) => t.head.median.requestsPerSecond, 0, againstDurable)

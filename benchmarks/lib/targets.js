@@ -40,7 +40,7 @@ export function targets ({ dist, nodeFlags }) {
     raw: rawTarget('raw', 'raw.js', ['write'], 'minimal Fastify, the body to a file with fs.writev in ~1 MiB batches: the physical limit for a Fastify app'),
     'raw-discard': { ...rawTarget('raw-discard', 'raw.js', ['discard'], 'the same, reading and dropping the body: the HTTP-parsing limit'), keepsFiles: false },
     'raw-durable': {
-      ...rawTarget('raw-durable', 'raw.js', ['durable'], 'raw, creating a record through a temporary file + rename, and reading it on HEAD: the least file work of a crash-safe tus server'),
+      ...rawTarget('raw-durable', 'raw.js', ['durable'], 'raw, creating a record through a temporary file + rename, and checking it on HEAD (its stat beside the data file\'s, read again only when its file changed): the least file work of a crash-safe tus server'),
       creationHeaders: { 'upload-length': '1024' },
       countUploads: async (dir) => (await readdir(dir)).filter((name) => name.endsWith('.json')).length
     },

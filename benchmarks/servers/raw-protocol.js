@@ -1,8 +1,9 @@
 // The raw protocol of the benchmark's baseline servers, on node:http's request
 // and response objects: a POST creates an empty file (or, for raw-durable, a
-// record: createRecord), a HEAD stats one (statWithRecord), a PATCH
-// appends its body in batches of about 1 MiB written with fs.writev (one batch
-// in flight while the next one gathers) or, when discarding, reads and drops it.
+// record: createRecord), a HEAD stats one (or, for raw-durable, its record and
+// its data file: statWithRecord), a PATCH appends its body in batches of about
+// 1 MiB written with fs.writev (one batch in flight while the next one gathers)
+// or, when discarding, reads and drops it.
 // Every PATCH answer says how many body bytes came (`x-received`), so that the
 // client can check them when no file holds them.
 import { randomBytes } from 'node:crypto'
@@ -45,19 +46,55 @@ export function createRecord (dir, res, length) {
   })
 }
 
-/** The least a HEAD of such an upload does: its record read (open, read, close), its data file's size. */
+/** Records read by statWithRecord, by path: the length each holds and the identity of its file. */
+const records = new Map()
+
+/**
+ * The least a HEAD of such an upload does when other processes may replace its
+ * record: the record's stat and the data file's size asked for at once, and the
+ * record read (open, read, close) only when its file is not the one read last.
+ */
 export function statWithRecord (dir, name, res) {
-  open(join(dir, `.${name}.json`), 'r', (error, fd) => {
-    if (error !== null) return answer(res, error.code === 'ENOENT' ? 404 : 500)
+  const recordPath = join(dir, `.${name}.json`)
+  let pending = 2
+  let recordError = null
+  let recordStats
+  let offset = 0
+  const settled = () => {
+    if (--pending > 0) return
+    if (recordError !== null) return answer(res, recordError.code === 'ENOENT' ? 404 : 500)
+    const headers = (length) => ({ 'upload-offset': offset, 'upload-length': length, 'cache-control': 'no-store' })
+    const cached = records.get(recordPath)
+    if (cached !== undefined && sameFile(cached.stats, recordStats)) return answer(res, 200, headers(cached.length))
+    readRecord(recordPath, (error, record) => {
+      if (error !== null) return answer(res, error.code === 'ENOENT' ? 404 : 500)
+      records.set(recordPath, { stats: recordStats, length: record.length })
+      answer(res, 200, headers(record.length))
+    })
+  }
+  stat(recordPath, (error, stats) => {
+    recordError = error
+    recordStats = stats
+    settled()
+  })
+  stat(join(dir, name), (error, stats) => {
+    if (error === null) offset = stats.size
+    settled()
+  })
+}
+
+function sameFile (a, b) {
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs
+}
+
+function readRecord (path, done) {
+  open(path, 'r', (error, fd) => {
+    if (error !== null) return done(error)
     const buffer = Buffer.allocUnsafe(4096)
     read(fd, buffer, 0, buffer.length, null, (error, bytes) => {
       close(fd, () => {})
-      if (error !== null) return answer(res, 500)
-      const { length } = JSON.parse(buffer.toString('utf8', 0, bytes))
-      stat(join(dir, name), (error, stats) => {
-        const offset = error === null ? stats.size : 0
-        answer(res, 200, { 'upload-offset': offset, 'upload-length': length, 'cache-control': 'no-store' })
-      })
+      if (error !== null) return done(error)
+      done(null, JSON.parse(buffer.toString('utf8', 0, bytes)))
     })
   })
 }

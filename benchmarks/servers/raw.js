@@ -5,8 +5,9 @@
 //   node benchmarks/servers/raw.js <upload directory> [write|discard|durable] [<dist directory>]
 // With `discard` (the raw-discard target) a PATCH body is read and dropped: the
 // cost of HTTP parsing alone. With `durable` (the raw-durable target) a POST
-// writes a record through a temporary file and a rename and a HEAD reads it
-// besides the data file's size: the least file work of a crash-safe tus server.
+// writes a record through a temporary file and a rename and a HEAD checks it
+// (a stat, a read only when its file changed) besides the data file's size: the
+// least file work of a crash-safe tus server.
 // With a dist directory (the raw-loaded target) the plugin is also registered,
 // on a prefix nobody calls: the same raw PATCH in a process whose heap holds
 // what the plugin's does, so that the difference from raw is what a larger
