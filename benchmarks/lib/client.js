@@ -3,6 +3,7 @@
 // random bytes repeated; each upload starts at a point of its own), so that a
 // body sent at any offset can be checked on disk later.
 import { request as httpRequest } from 'node:http'
+import { patternPiece } from './verify.js'
 
 const MAX_RESPONSE_BODY = 64 * 1024
 
@@ -119,11 +120,4 @@ function writePattern (request, { chunk, offset, size, stopped = () => false, on
     }
     pump()
   })
-}
-
-/** The pattern's bytes at `position`, at most `most` of them, without copying: one piece of `chunk`. */
-function patternPiece (chunk, position, most) {
-  const start = position % chunk.length
-  const end = Math.min(chunk.length, start + most)
-  return start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end)
 }

@@ -35,13 +35,23 @@ export function verifyCount (what, received, bytes) {
   if (received !== bytes) throw new Error(`${what}: the server read ${received} body bytes, ${bytes} were sent: ${bytes - received} bytes LOST`)
 }
 
+/** The pattern's bytes at `position`, at most `most` of them, without copying: one piece of `chunk`. */
+export function patternPiece (chunk, position, most) {
+  const start = position % chunk.length
+  const end = Math.min(chunk.length, start + most)
+  return start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end)
+}
+
+/** The pattern's `length` bytes from `start` on, piece by piece, without copying. */
+export function * patternPieces (chunk, start, length) {
+  for (let done = 0; done < length;) {
+    const piece = patternPiece(chunk, start + done, length - done)
+    yield piece
+    done += piece.length
+  }
+}
+
 /** The pattern's bytes from `start` on: the chunk, repeated. */
 export function patternBytes (chunk, start, length) {
-  const bytes = Buffer.allocUnsafe(length)
-  let filled = 0
-  while (filled < length) {
-    const from = (start + filled) % chunk.length
-    filled += chunk.copy(bytes, filled, from, Math.min(chunk.length, from + length - filled))
-  }
-  return bytes
+  return Buffer.concat([...patternPieces(chunk, start, length)], length)
 }

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { emptyDirectory, measure, throughput, withServerState } from '../lib/harness.js'
 import { uploadInPatches } from '../lib/targets.js'
 import { GiB, MiB, fixed, median, plural } from '../lib/stats.js'
+import { patternPieces } from '../lib/verify.js'
 import { chunkedUpload } from './chunked.js'
 import { describeThroughput, medians, range } from './common.js'
 
@@ -115,12 +116,7 @@ async function concatenated (server, { partials, partialBytes, patchBytes, name,
 /** The base64 sha256 of `size` bytes of the pattern from `position`, hashed piece by piece (no copy of them). */
 function patternDigest (chunk, position, size) {
   const hash = createHash('sha256')
-  for (let done = 0; done < size;) {
-    const from = (position + done) % chunk.length
-    const piece = chunk.subarray(from, Math.min(chunk.length, from + size - done))
-    hash.update(piece)
-    done += piece.length
-  }
+  for (const piece of patternPieces(chunk, position, size)) hash.update(piece)
   return hash.digest('base64')
 }
 
