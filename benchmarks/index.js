@@ -24,7 +24,7 @@ import os from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describeBuild, describeMachine, machineLine, buildLine, snapshotDist } from './lib/build.js'
-import { USAGE, UsageError, parseOptions } from './lib/config.js'
+import { DEFAULTS, USAGE, UsageError, parseOptions } from './lib/config.js'
 import { foreignCpu, withServers } from './lib/harness.js'
 import { clockTicksPerSecond } from './lib/proc.js'
 import { headlineMarkdown, report } from './lib/report.js'
@@ -98,7 +98,7 @@ async function main () {
   }, limit)
   watchdog.unref()
 
-  const targets = defineTargets({ dist: snapshotDist(ROOT, SNAPSHOT), nodeFlags: config.nodeFlags })
+  const targets = defineTargets({ dist: snapshotDist(ROOT, SNAPSHOT) })
   const chunk = randomFillSync(Buffer.alloc(CHUNK_BYTES))
   tempDir = await mkdtemp(join(config.dir ?? os.tmpdir(), 'fastify-tus-bench-'))
   console.log(`storage: ${tempDir}`)
@@ -120,17 +120,18 @@ async function main () {
       }
       const workloadStarted = Date.now()
       const foreign = foreignCpu(clock, machine.cores)
+      const settings = serverSettings(workload, config)
       try {
         const result = await workload.run({
           config,
           targets,
-          withServers: (list, work, options) => withServers(list, join(tempDir, `workload-${workload.id}`), work, options),
+          withServers: (list, work, options) => withServers(list, join(tempDir, `workload-${workload.id}`), work, { ...options, settings }),
           chunk,
           clock,
           log
         })
         const elsewhere = foreign()
-        results.workloads[workload.id] = { title: workload.title, description, seconds: (Date.now() - workloadStarted) / 1000, foreignCpu: elsewhere, ...result }
+        results.workloads[workload.id] = { title: workload.title, description, serverSettings: settings, seconds: (Date.now() - workloadStarted) / 1000, foreignCpu: elsewhere, ...result }
         if (elsewhere.shareOfMachine > FOREIGN_WARNING) {
           console.warn(`  warning: ${(elsewhere.shareOfMachine * 100).toFixed(0)}% of the machine's CPU went to other processes and kernel threads during this workload: figures are noisy`)
         }
@@ -160,6 +161,12 @@ async function main () {
     console.error(`\nbenchmark FAILED: workload${failed.length > 1 ? 's' : ''} ${failed.join(', ')} (see above)`)
     process.exitCode = 1
   }
+}
+
+/** What a workload's servers run with: the tuning (none with --defaults; never in workload 5), then --node-flags. */
+function serverSettings (workload, config) {
+  const base = workload.underDefaults === true ? DEFAULTS : config.tuning
+  return { nodeFlags: [...base.nodeFlags, ...config.nodeFlags], environment: base.environment }
 }
 
 /** Removes the temporary upload directories and the dist/ snapshot; safe to call twice. */

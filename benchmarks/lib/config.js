@@ -2,7 +2,21 @@
 import { parseArgs } from 'node:util'
 import { MiB } from './stats.js'
 
-export const USAGE = `usage: node benchmarks/index.js [--quick] [--only <list>] [--rounds <n>] [--size <MiB>] [--dir <path>] [--node-flags <flags>]
+/**
+ * What the servers of a workload run with, unless --defaults (README, "Tuning"). Under
+ * node's and glibc's defaults a server process falls by chance into one of two
+ * steady states of the collector and of the allocator while bodies stream, and
+ * so does every target, each in its own way: the ratios would compare draws,
+ * not code (README, Performance). Workload 5 measures memory, which the tuning
+ * trades for CPU: it always runs under the defaults.
+ */
+export const TUNING = Object.freeze({
+  nodeFlags: ['--initial-old-space-size=64'],
+  environment: { MALLOC_TRIM_THRESHOLD_: '67108864' }
+})
+export const DEFAULTS = Object.freeze({ nodeFlags: [], environment: {} })
+
+export const USAGE = `usage: node benchmarks/index.js [--quick] [--only <list>] [--rounds <n>] [--size <MiB>] [--dir <path>] [--defaults] [--node-flags <flags>]
   --quick         a short run (under 2 minutes): smaller sizes, fewer rounds
   --only <list>   the workloads to run, by number, e.g. --only 1,4 (default: all)
                     1  one large upload in a single PATCH          5  peak RSS: 1 GiB and 4 GiB uploads
@@ -12,11 +26,18 @@ export const USAGE = `usage: node benchmarks/index.js [--quick] [--only <list>] 
   --rounds <n>    rounds of every workload that has rounds (overrides the mode's)
   --size <MiB>    the size of workload 1's upload (default 1024, quick 256)
   --dir <path>    where the temporary upload directories go (default: the OS temporary directory)
-  --node-flags <flags>  node options for every server process, e.g. --node-flags=--initial-old-space-size=64
+  --defaults      every server under node's and glibc's defaults (by default, the servers of every
+                  workload but 5 run with the README's tuning: ${describeSettings(TUNING)})
+  --node-flags <flags>  more node options for every server process, e.g. --node-flags=--max-semi-space-size=32
                   (default: none; the report's mode line names them)
   -h, --help      this text`
 
 const WORKLOADS = [1, 2, 3, 4, 5, 6, 7]
+
+/** Settings as a command line would spell them. */
+export function describeSettings ({ nodeFlags, environment }) {
+  return [...Object.entries(environment).map(([name, value]) => `${name}=${value}`), ...nodeFlags].join(' ')
+}
 
 /** A bad command line: said without a stack trace. */
 export class UsageError extends Error {}
@@ -52,6 +73,7 @@ export function parseOptions (argv = process.argv.slice(2)) {
         rounds: { type: 'string' },
         size: { type: 'string' },
         dir: { type: 'string' },
+        defaults: { type: 'boolean', default: false },
         'node-flags': { type: 'string', default: '' },
         help: { type: 'boolean', short: 'h', default: false }
       }
@@ -80,5 +102,6 @@ export function parseOptions (argv = process.argv.slice(2)) {
   if (notFlag !== undefined) throw new UsageError(`--node-flags takes node options (each starting with --), not ${notFlag}`)
   // glibc's allocator settings reach the servers through the environment they inherit: the report names them
   const mallocEnvironment = Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('MALLOC_')))
-  return { help: false, quick: values.quick, only: only.sort((a, b) => a - b), dir: values.dir, nodeFlags, mallocEnvironment, ...mode }
+  const tuning = values.defaults ? DEFAULTS : TUNING
+  return { help: false, quick: values.quick, only: only.sort((a, b) => a - b), dir: values.dir, tuning, nodeFlags, mallocEnvironment, ...mode }
 }

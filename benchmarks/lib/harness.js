@@ -15,15 +15,15 @@ const PAUSE_MS = 200
 let serverTicks = 0
 
 /**
- * Starts a server for each target (fresh processes, fresh directories under
- * `root`), runs `work` with them and stops them whatever happens; the
- * directories are removed, unless `keep` (they go with the run's temporary
- * directory at its end).
+ * Starts a server for each target (fresh processes under `settings`, fresh
+ * directories under `root`), runs `work` with them and stops them whatever
+ * happens; the directories are removed, unless `keep` (they go with the run's
+ * temporary directory at its end).
  */
-export async function withServers (targets, root, work, { keep = false } = {}) {
+export async function withServers (targets, root, work, { settings, keep = false }) {
   const servers = []
   try {
-    for (const target of targets) servers.push(await launch(target, join(root, target.name)))
+    for (const target of targets) servers.push(await launch(target, join(root, target.name), settings))
     return await work(servers)
   } finally {
     for (const server of servers) {
@@ -37,10 +37,10 @@ export async function withServers (targets, root, work, { keep = false } = {}) {
   }
 }
 
-/** One server process for `target`, storing in `dir` (created). */
-async function launch (target, dir) {
+/** One server process for `target` under `settings`, storing in `dir` (created). */
+async function launch (target, dir, settings) {
   await mkdir(dir, { recursive: true })
-  const started = await startServer(target.script, [dir, ...target.args], target.nodeFlags)
+  const started = await startServer(target.script, [dir, ...target.args], settings)
   return { ...started, dir, target, idleRssBytes: memoryBytes(started.pid, 'VmRSS') }
 }
 

@@ -1,6 +1,7 @@
 // The report: first the ratios against the issue's targets, then a table per
 // workload with every target.
 import { buildLine, machineLine } from './build.js'
+import { describeSettings } from './config.js'
 import { MiB, fixed, table } from './stats.js'
 
 const FT = 'fastify-tus'
@@ -78,10 +79,15 @@ function headlineTable (rows) {
   return table(headlineCells(rows))
 }
 
-/** Quick or full, and the node flags and allocator settings (MALLOC_* variables) of the servers when there were any. */
+/** Quick or full, and what the servers ran with: the tuning or not, more node flags, allocator settings (MALLOC_* variables) inherited. */
 function modeLine (config) {
-  const settings = [...config.nodeFlags, ...Object.entries(config.mallocEnvironment).map(([name, value]) => `${name}=${value}`)]
-  return `${config.quick ? 'quick' : 'full'}${settings.length > 0 ? `, servers run with ${settings.join(' ')}` : ''}`
+  const tuning = describeSettings(config.tuning)
+  const parts = [config.quick ? 'quick' : 'full',
+    tuning === '' ? 'servers under node\'s and glibc\'s defaults' : `servers with ${tuning} (README, Tuning), but under the defaults in workload 5 (memory)`]
+  if (config.nodeFlags.length > 0) parts.push(`every server also with ${config.nodeFlags.join(' ')}`)
+  const inherited = Object.entries(config.mallocEnvironment).map(([name, value]) => `${name}=${value}`)
+  if (inherited.length > 0) parts.push(`inherited by every server: ${inherited.join(' ')}`)
+  return parts.join('; ')
 }
 
 /** The headline as a Markdown table, for the README. */
@@ -117,7 +123,7 @@ export function report (results) {
   const parts = [
     `machine: ${machineLine(machine)}`,
     `measured: ${buildLine(build)}`,
-    `mode: ${modeLine(config)}, workloads ${config.only.join(',')}; medians of interleaved rounds; MB = 10^6 bytes; ` +
+    `mode: ${modeLine(config)}; workloads ${config.only.join(',')}; medians of interleaved rounds; MB = 10^6 bytes; ` +
       `CPU = utime + stime of the server process from /proc (${machine.clockTicksPerSecond} ticks/s)`,
     '',
     headlineTable(headline(results))

@@ -10,11 +10,11 @@ const running = new Set()
 
 /**
  * Starts `script` with `args` (the upload directory first), under node with
- * `nodeFlags`, and waits for the port it listens on. The child exits by itself
- * when this process goes away.
+ * `nodeFlags` and this process's environment plus `environment`, and waits for
+ * the port it listens on. The child exits by itself when this process goes away.
  */
-export function startServer (script, args, nodeFlags) {
-  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: nodeFlags })
+export function startServer (script, args, { nodeFlags, environment }) {
+  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: nodeFlags, env: { ...process.env, ...environment } })
   running.add(child)
   child.once('exit', () => running.delete(child))
   return new Promise((resolve, reject) => {

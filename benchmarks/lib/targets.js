@@ -32,11 +32,10 @@ function bodyTimeoutMs (bytes) {
 
 /**
  * The targets by name. `dist` is the directory the fastify-tus server loads the
- * plugin from (a snapshot of dist/ taken when the benchmark started); every
- * server runs under node with `nodeFlags`.
+ * plugin from (a snapshot of dist/ taken when the benchmark started).
  */
-export function targets ({ dist, nodeFlags }) {
-  const all = {
+export function targets ({ dist }) {
+  return {
     raw: rawTarget('raw', 'raw.js', ['write'], 'minimal Fastify, the body to a file with fs.writev in ~1 MiB batches: the physical limit for a Fastify app'),
     'raw-discard': { ...rawTarget('raw-discard', 'raw.js', ['discard'], 'the same, reading and dropping the body: the HTTP-parsing limit'), keepsFiles: false },
     'raw-durable': {
@@ -55,8 +54,6 @@ export function targets ({ dist, nodeFlags }) {
       countUploads: async (dir) => (await readdir(join(dir, '.metadata')).catch(() => [])).filter((name) => name.endsWith('.json')).length
     })
   }
-  for (const target of Object.values(all)) target.nodeFlags = nodeFlags
-  return all
 }
 
 function rawTarget (name, script, args, description) {

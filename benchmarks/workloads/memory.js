@@ -8,6 +8,8 @@ import { MiB, fixed } from '../lib/stats.js'
 
 export const id = 5
 export const title = 'peak RSS'
+/** Memory is what the tuning trades for CPU: measured as a server runs without it. */
+export const underDefaults = true
 
 export async function run ({ config, targets, withServers, chunk, clock, log }) {
   const { small, large } = config.memory
