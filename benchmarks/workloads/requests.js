@@ -58,7 +58,7 @@ export async function run ({ config, targets, withServers, chunk, clock, log }) 
     }
     const summary = {}
     for (const [name, { post, head }] of Object.entries(figures)) summary[name] = { post: summarize(post), head: summarize(head) }
-    return { connections, seconds, rounds, targets: summary }
+    return { connections, secondsPerRun: seconds, rounds, targets: summary }
   }, { keep: true })
 }
 
