@@ -1,5 +1,5 @@
 // The plugin against the physical limit and against @tus/server, same machine, same run.
-//   npm run bench                          build, then every workload, full size (about 11 minutes here)
+//   npm run bench                          build, then every workload, full size (about 9 minutes here)
 //   npm run bench -- --quick               the same, small and short (under 2 minutes)
 //   npm run bench -- --only 1,4            some workloads
 //   node benchmarks/index.js --help        every option
