@@ -42,7 +42,8 @@ export async function receiveBody (
     })
   const problem = end === 'ended' ? checksumProblem(context, request, checksum) : undefined
   const kept = problem !== undefined || (checksum !== undefined && end !== 'ended') ? 0 : written
-  if (checksum !== undefined || kept !== written) record = await context.store.settleUnverified(directory, record, offset + kept)
+  // the data holds offset + written bytes now: a body that matched needs no cut
+  if (checksum !== undefined || kept !== written) record = await context.store.settleUnverified(directory, record, offset + kept, offset + written)
   const lastActivity = kept > 0 ? Date.now() : upload.lastActivity
   const received: Upload = { record, offset: offset + kept, lastActivity }
   progress?.finish(received)

@@ -80,9 +80,9 @@ export class FileStore implements UploadStore {
     return marked
   }
 
-  async settleUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord> {
+  async settleUnverified (dir: string, record: UploadRecord, offset: number, dataSize?: number): Promise<UploadRecord> {
     const { unverifiedFrom, ...settled } = record
-    await unless('ENOENT', truncate(dataPath(dir, record.uid), offset), undefined)
+    if (dataSize !== offset) await unless('ENOENT', truncate(dataPath(dir, record.uid), offset), undefined)
     await this.#writeRecord(dir, settled)
     return settled
   }

@@ -48,8 +48,12 @@ export interface UploadStore {
   append (dir: string, uid: string, source: Readable, options: AppendOptions): Promise<AppendResult>
   /** Records that bytes from `offset` on are not verified yet. */
   markUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord>
-  /** Ends a verification: keeps the data up to `offset` (cutting the rest) and clears the mark. */
-  settleUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord>
+  /**
+   * Ends a verification: keeps the data up to `offset` (cutting the rest) and
+   * clears the mark. `dataSize`, when the caller knows how many bytes the data
+   * holds, spares the cut if it is `offset` already.
+   */
+  settleUnverified (dir: string, record: UploadRecord, offset: number, dataSize?: number): Promise<UploadRecord>
   /**
    * Moves the data to the completed file; returns the record and the file's path.
    * A partial upload keeps its data where it is, for its final upload.
