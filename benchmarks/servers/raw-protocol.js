@@ -3,10 +3,12 @@
 // record: createRecord), a HEAD stats one (or, for raw-durable, its record and
 // its data file: statWithRecord), a PATCH appends its body in batches of about
 // 1 MiB written with fs.writev (one batch in flight while the next one gathers)
-// or, when discarding, reads and drops it.
+// or, when discarding, reads and drops it. A PATCH with `Upload-Checksum: sha256
+// <base64 digest>` has its body hashed piece by piece as it arrives, as a tus
+// server does, and answered 460 when the digest differs.
 // Every PATCH answer says how many body bytes came (`x-received`), so that the
 // client can check them when no file holds them.
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { close, open, read, rename, stat, writeFile, writev } from 'node:fs'
 import { join } from 'node:path'
 
@@ -112,7 +114,21 @@ export function discardBody (req, res) {
   req.once('end', () => answer(res, 204, { 'x-received': received }))
 }
 
+/** The PATCH's sha256 checksum to hash its body against; null for one that is not `sha256 <digest>`. */
+function bodyChecksum (req) {
+  const value = req.headers['upload-checksum']
+  if (value === undefined) return undefined
+  const [algorithm, digest, ...rest] = value.split(' ')
+  if (algorithm !== 'sha256' || digest === undefined || rest.length > 0) return null
+  return { hash: createHash('sha256'), digest }
+}
+
 export function appendBody (req, res, path) {
+  const checksum = bodyChecksum(req)
+  if (checksum === null) {
+    req.resume()
+    return answer(res, 400)
+  }
   let fd
   let pending = []
   let pendingBytes = 0
@@ -130,6 +146,7 @@ export function appendBody (req, res, path) {
   }
   req.on('data', (chunk) => {
     received += chunk.length
+    checksum?.hash.update(chunk)
     pending.push(chunk)
     pendingBytes += chunk.length
     if (!busy && pendingBytes >= BATCH_BYTES) flush()
@@ -155,7 +172,8 @@ export function appendBody (req, res, path) {
     else if (ended) {
       close(fd, (error) => {
         if (error !== null) return fail()
-        answer(res, 204, { 'x-received': received })
+        const matches = checksum === undefined || checksum.hash.digest('base64') === checksum.digest
+        answer(res, matches ? 204 : 460, { 'x-received': received })
       })
     } else if (req.isPaused()) req.resume()
   }
