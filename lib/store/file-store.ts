@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { close, createReadStream, open, rename as renameCallback, stat as statCallback, writeFile } from 'node:fs'
+import { close, createReadStream, open, rename as renameCallback, stat as statCallback, writeFile, type BigIntStats, type Stats } from 'node:fs'
 import { appendFile, link, mkdir, readdir, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -51,12 +51,11 @@ export class FileStore implements UploadStore {
 
   async load (dir: string, uid: string): Promise<Upload | undefined> {
     // the data file's size is asked for alongside the record: most uploads asked about are not complete
-    const [record, data] = await Promise.all([this.#readRecord(dir, uid), unless('ENOENT', stat(dataPath(dir, uid)), undefined)])
+    const [record, data] = await Promise.all([this.#readRecord(dir, uid), statIfThere(dataPath(dir, uid))])
     if (record === undefined) return undefined
-    const created = Date.parse(record.createdAt)
-    if (record.completed && record.concat?.kind !== 'partial') return { record, offset: record.fileSize as number, lastActivity: created }
+    if (record.completed && record.concat?.kind !== 'partial') return { record, offset: record.fileSize as number, lastActivity: Date.parse(record.createdAt) }
     const size = data?.size ?? 0
-    return { record, offset: Math.min(size, record.unverifiedFrom ?? size), lastActivity: data?.mtimeMs ?? created }
+    return { record, offset: Math.min(size, record.unverifiedFrom ?? size), lastActivity: data?.mtimeMs ?? Date.parse(record.createdAt) }
   }
 
   async declareLength (dir: string, record: UploadRecord, fileSize: number): Promise<UploadRecord> {
@@ -184,7 +183,7 @@ export class FileStore implements UploadStore {
   async #readRecord (dir: string, uid: string): Promise<UploadRecord | undefined> {
     const path = recordPath(dir, uid)
     if (this.#records.has(path)) {
-      const stats = await unless('ENOENT', stat(path, { bigint: true }), undefined)
+      const stats = await identityStatIfThere(path)
       if (stats === undefined) {
         this.#records.delete(path)
         return undefined
@@ -303,6 +302,28 @@ async function createFile (path: string, content: string): Promise<boolean> {
 }
 
 const temporaryPath = (path: string): string => `${path}.${nanoid(8)}.tmp`
+
+/**
+ * The stats of the file at `path`, `undefined` when there is none: one callback
+ * call under one promise, for the two stats of every HEAD and PATCH (through
+ * the promisified call and `unless`, a load took a fifth more CPU here).
+ */
+function statIfThere (path: string): Promise<Stats | undefined> {
+  return new Promise((resolve, reject) => { statCallback(path, settleStat(resolve, reject)) })
+}
+
+/** `statIfThere` with the nanosecond times a record's identity compares. */
+function identityStatIfThere (path: string): Promise<BigIntStats | undefined> {
+  return new Promise((resolve, reject) => { statCallback(path, { bigint: true }, settleStat(resolve, reject)) })
+}
+
+function settleStat<S> (resolve: (stats: S | undefined) => void, reject: (error: Error) => void) {
+  return (error: NodeJS.ErrnoException | null, stats: S): void => {
+    if (error === null) resolve(stats)
+    else if (error.code === 'ENOENT') resolve(undefined)
+    else reject(error)
+  }
+}
 
 function exists (path: string): Promise<boolean> {
   return unless('ENOENT', stat(path).then(() => true), false)
