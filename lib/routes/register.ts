@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, onSendHookHandler, preHandlerHookHandler } from 'fastify'
 import { Type, type TObject } from '@sinclair/typebox'
 import { errors } from '../errors.js'
 import { DRAFT_VERSIONS, draftVersionOf } from '../protocol/draft.js'
@@ -35,7 +35,6 @@ export function tusRoutes (context: TusContext): FastifyPluginCallback {
     scope.setValidatorCompiler(tusValidatorCompiler)
     scope.addHook('onSend', tusResponseHeaders)
     scope.setErrorHandler(storageErrors)
-    scope.addHook('preHandler', async (request, reply) => { context.bodies.admit(request, reply) })
     const { maxSize } = context.options
     if (typeof maxSize === 'function') scope.addHook('preHandler', resolveMaxSize(maxSize))
 
@@ -61,25 +60,34 @@ export function tusRoutes (context: TusContext): FastifyPluginCallback {
   }
 }
 
-/** Routes one protocol's operations: every one but OPTIONS guarded by the `onRequest` option. */
+/**
+ * Routes one protocol's operations: every one but OPTIONS guarded by the
+ * `onRequest` option, and those that write a body (POST and PATCH) admitted by
+ * the count of bodies in flight, after the guards and `maxSize`.
+ */
 function addProtocolRoutes (scope: FastifyInstance, context: TusContext, urls: Urls, protocol: Protocol, draft?: string): void {
   const constraints = draft === undefined ? {} : { constraints: { [DRAFT_CONSTRAINT]: draft } }
   const bound = (handler: Handler) => (request: FastifyRequest, reply: FastifyReply) => handler(context, request as TusRequest, reply)
-  const guarded = (operation: Operation, params: TObject | undefined) => ({
+  const admitted: preHandlerHookHandler = (request, reply, done) => {
+    context.bodies.admit(request, reply) // a throw is Fastify's to answer
+    done()
+  }
+  const guarded = (operation: Operation, params: TObject | undefined, preHandler?: preHandlerHookHandler) => ({
     ...constraints,
     onRequest: context.options.onRequest,
+    preHandler,
     schema: params === undefined ? { headers: operation.headers } : { headers: operation.headers, params }
   })
   for (const url of urls.creation) {
     scope.options(url, constraints, bound(protocol.describe))
-    scope.post(url, guarded(protocol.create, urls.creationParams), bound(protocol.create.handle))
+    scope.post(url, guarded(protocol.create, urls.creationParams, admitted), bound(protocol.create.handle))
   }
   if (urls.resource === undefined) return
   scope.options(urls.resource, constraints, bound(protocol.describe))
   scope.head(urls.resource, guarded(protocol.head, urls.resourceParams), bound(protocol.head.handle))
-  scope.patch(urls.resource, guarded(protocol.patch, urls.resourceParams), bound(protocol.patch.handle))
+  scope.patch(urls.resource, guarded(protocol.patch, urls.resourceParams, admitted), bound(protocol.patch.handle))
   scope.delete(urls.resource, guarded(protocol.terminate, urls.resourceParams), bound(protocol.terminate.handle))
-  scope.post(urls.resource, guarded(protocol.override, urls.resourceParams), bound(protocol.override.handle))
+  scope.post(urls.resource, guarded(protocol.override, urls.resourceParams, admitted), bound(protocol.override.handle))
 }
 
 type ConstraintStrategy = Parameters<FastifyInstance['addConstraintStrategy']>[0]
