@@ -20,9 +20,35 @@ export interface Locker {
 }
 
 interface Holder {
-  readonly controller: AbortController
+  readonly stop: StopRequest
   /** Resolves when this holder, and every one before it, has let go. */
   readonly released: Promise<void>
+}
+
+/**
+ * A newer request's wish that a holder stop. Its AbortSignal is made the first
+ * time somebody asks for it: a lock held without a body to stream (a POST
+ * without one) never needs it, and making an AbortController took 7 µs of
+ * such a POST's 95 µs of main-thread CPU here.
+ */
+class StopRequest {
+  #controller: AbortController | undefined
+  #requested = false
+
+  get requested (): boolean {
+    return this.#requested
+  }
+
+  get signal (): AbortSignal {
+    this.#controller ??= new AbortController()
+    if (this.#requested) this.#controller.abort()
+    return this.#controller.signal
+  }
+
+  request (): void {
+    this.#requested = true
+    this.#controller?.abort()
+  }
 }
 
 /** The locker for uploads served by one process. */
@@ -33,9 +59,9 @@ export class MemoryLocker implements Locker {
     const previous = this.#holders.get(key)
     const { lock, holder, release } = this.#take(key)
     if (previous !== undefined) {
-      previous.controller.abort()
+      previous.stop.request()
       await previous.released
-      if (holder.controller.signal.aborted) {
+      if (holder.stop.requested) {
         release()
         throw new errors.FST_TUS_INTERRUPTED()
       }
@@ -49,14 +75,14 @@ export class MemoryLocker implements Locker {
 
   /** Makes a new holder the newest for `key`; its lock is good once the previous holder lets go. */
   #take (key: string): { lock: Lock, holder: Holder, release: () => void } {
-    const controller = new AbortController()
+    const stop = new StopRequest()
     let letGo!: () => void
-    const holder: Holder = { controller, released: new Promise((resolve) => { letGo = resolve }) }
+    const holder: Holder = { stop, released: new Promise((resolve) => { letGo = resolve }) }
     this.#holders.set(key, holder)
     const release = (): void => {
       if (this.#holders.get(key) === holder) this.#holders.delete(key)
       letGo()
     }
-    return { lock: { signal: controller.signal, release }, holder, release }
+    return { lock: { get signal () { return stop.signal }, release }, holder, release }
   }
 }
