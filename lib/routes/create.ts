@@ -4,7 +4,7 @@ import { errors } from '../errors.js'
 import { DeferLength, MetadataHeader, NonNegativeInteger, TusResumable, isOffsetOctetStream, parseInteger } from '../protocol/headers.js'
 import { parseConcat, type ConcatRequest } from '../protocol/concat.js'
 import type { Upload } from '../store/store.js'
-import { planChecksum } from './checksum.js'
+import { planChecksum, type ChecksumPlan } from './checksum.js'
 import { completeIfDone } from './complete.js'
 import { createFinal, finishFinalsOf } from './concat.js'
 import { setUploadExpires } from './expiration.js'
@@ -35,30 +35,47 @@ export async function create (context: TusContext, request: TusRequest, reply: F
   if (withBody) checkBodyAllowed(context, headers['content-type'])
   const checksum = withBody ? planChecksum(context, request) : undefined
   const directory = uploadDirectory(context, request)
-  const { uid } = record
   const created: Upload = { record, offset: 0, lastActivity: Date.now() }
   if (withBody) checkBodyFits(context, request, created)
+  const upload = withBody
+    ? await createWithBody(context, request, reply, directory, created, checksum)
+    : await createWithoutBody(context, request, reply, directory, created)
+  await finishFinalsOf(context, request, directory, upload)
+  reply.code(201).send()
+}
+
+/**
+ * A creation without a body stores the upload, and completes it at once when
+ * it is empty, without taking its lock: until this request is answered nobody
+ * else knows the upload's URL, so nobody else can write to it (a file lock
+ * would cost a creation a dozen file calls).
+ */
+async function createWithoutBody (context: TusContext, request: TusRequest, reply: FastifyReply, directory: string, created: Upload): Promise<Upload> {
+  await context.store.create(directory, created.record)
+  reply.header('location', location(context, request, created.record.uid))
+  const upload = await completeIfDone(context, request, directory, created)
+  setUploadExpires(context, reply, upload)
+  return upload
+}
+
+/** creation-with-upload: the upload stored and its first bytes received under its lock. */
+async function createWithBody (
+  context: TusContext, request: TusRequest, reply: FastifyReply, directory: string, created: Upload, checksum: ChecksumPlan | undefined
+): Promise<Upload> {
+  const { uid } = created.record
   const lock = await context.locker.acquire(lockKey(directory, uid))
-  let upload = created
   try {
-    await context.store.create(directory, record)
+    await context.store.create(directory, created.record)
     reply.header('location', location(context, request, uid))
-    if (withBody) {
-      const received = await receiveBody(context, request, directory, created, lock.signal, checksum)
-      upload = received.upload
-      reply.header('upload-offset', upload.offset)
-      setUploadExpires(context, reply, upload)
-      const error = stoppedEarly(context, request, upload, received.end)
-      if (error !== undefined) throw error
-    } else {
-      upload = await completeIfDone(context, request, directory, created)
-      setUploadExpires(context, reply, upload)
-    }
+    const { upload, end } = await receiveBody(context, request, directory, created, lock.signal, checksum)
+    reply.header('upload-offset', upload.offset)
+    setUploadExpires(context, reply, upload)
+    const error = stoppedEarly(context, request, upload, end)
+    if (error !== undefined) throw error
+    return upload
   } finally {
     await lock.release()
   }
-  await finishFinalsOf(context, request, directory, upload)
-  reply.code(201).send()
 }
 
 /** `Upload-Concat`, when the concatenation extension is on. */
