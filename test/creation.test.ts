@@ -2,6 +2,7 @@ import { readFile, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
+import { MemoryLocker, type Locker } from '../lib/index.js'
 import { OCTET, TUS, buildApp, createUpload, encodeMetadata, headUpload, uidOf } from './helpers.js'
 
 t.test('Upload-Length must be a non-negative decimal integer of at most 2^53-1', async (t) => {
@@ -129,6 +130,25 @@ t.test('Upload-Length: 0 completes at once', async (t) => {
   const head = await headUpload(app, path)
   t.equal(head.headers['upload-offset'], '0')
   t.equal(head.headers['upload-length'], '0')
+})
+
+t.test('only a creation with a body takes the upload\'s lock: nobody else knows a new upload before its 201', async (t) => {
+  const memory = new MemoryLocker()
+  const keys: string[] = []
+  const locker: Locker = {
+    acquire: async (key) => { keys.push(key); return await memory.acquire(key) },
+    tryAcquire: async (key) => { keys.push(key); return await memory.tryAcquire(key) }
+  }
+  const { app, dir } = await buildApp(t, { locker })
+  const empty = await createUpload(app, { 'upload-length': '0', 'upload-metadata': encodeMetadata({ filename: 'empty.bin' }) })
+  t.equal(empty.response.statusCode, 201)
+  t.equal((await stat(join(dir, 'empty.bin'))).size, 0, 'an empty upload is completed without the lock')
+  const bodiless = await createUpload(app, { 'upload-length': '4' })
+  t.equal(bodiless.response.statusCode, 201)
+  t.same(keys, [], 'no lock taken by creations without a body')
+  const withBody = await createUpload(app, { 'upload-length': '4', 'content-type': OCTET }, '/uploads', 'ab')
+  t.equal(withBody.response.headers['upload-offset'], '2')
+  t.same(keys, [join(dir, '.metadata', `${uidOf(withBody.path)}.lock`)], 'creation-with-upload takes the upload\'s lock')
 })
 
 t.test('X-HTTP-Method-Override on the creation URL can only say POST', async (t) => {
