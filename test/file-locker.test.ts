@@ -46,7 +46,8 @@ t.test('a waiter in the same process asks the holder to stop at once, and gets t
 })
 
 t.test('a waiter in another process asks the holder to stop, and gets the lock within a few polls', async (t) => {
-  const key = join(t.testdir(), 'a.lock')
+  const dir = t.testdir()
+  const key = join(dir, 'a.lock')
   const [one, two] = pair()
   const holder = await one.acquire(key)
   holder.signal.addEventListener('abort', () => { holder.release() })
@@ -58,6 +59,9 @@ t.test('a waiter in another process asks the holder to stop, and gets the lock w
   t.equal(JSON.parse(await readFile(join(key, 'owner'), 'utf8')).pid, process.pid)
   taken.release()
   await waitGone(key)
+  // the holder's lock held the waiter's `wanted` file when it was let go: it went all the same
+  await waitFor(async () => (await readdir(dir)).length === 0)
+  t.same(await readdir(dir), [], 'both locks and their moved-aside copies are gone')
 })
 
 t.test('a newer request in the waiting process overtakes the waiter, which never gets the lock', async (t) => {

@@ -1,9 +1,8 @@
-import { mkdir as mkdirCallback, rename as renameCallback, rmdir as rmdirCallback, unlink as unlinkCallback, writeFile as writeFileCallback } from 'node:fs'
 import { rm, stat, utimes } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { errors } from '../errors.js'
+import { mkdir, rename, rmdir, unlink, writeText } from '../store/file-calls.js'
 import { readText } from '../store/read-text.js'
 import { nanoid } from 'nanoid'
 import { MemoryLocker, type Lock, type Locker } from './locker.js'
@@ -66,7 +65,7 @@ export class FileLocker implements Locker {
         if (taken === 'taken') return this.#hold(key, owner, local)
         if (taken === 'no-directory') return local
         // asked again on every try: the holder it asked may have gone, and another come
-        await writeFile(join(key, 'wanted'), owner.token).catch(() => {})
+        await writeText(join(key, 'wanted'), owner.token).catch(() => {})
         await sleep(this.#pollInterval)
         if (local.signal.aborted) throw new errors.FST_TUS_INTERRUPTED()
       }
@@ -104,7 +103,7 @@ export class FileLocker implements Locker {
       return 'held'
     }
     // named through a rename: a holder killed meanwhile leaves a nameless lock, never a half-written name
-    await writeFile(join(key, `owner.${owner.token}`), JSON.stringify(owner))
+    await writeText(join(key, `owner.${owner.token}`), JSON.stringify(owner))
     await rename(join(key, `owner.${owner.token}`), join(key, 'owner'))
     return 'taken'
   }
@@ -208,10 +207,3 @@ function isAlive (pid: number): boolean {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-// through callbacks: a lock is taken and let go on every PATCH, and fs/promises costs more per call (see the file store)
-const mkdir = promisify(mkdirCallback)
-const rename = promisify(renameCallback)
-const rmdir = promisify(rmdirCallback)
-const unlink = promisify(unlinkCallback)
-const writeFile = promisify(writeFileCallback)

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto'
-import { close, createReadStream, open, rename as renameCallback, stat as statCallback, writeFile, type BigIntStats, type Stats } from 'node:fs'
+import { createReadStream, stat as statCallback, type BigIntStats, type Stats } from 'node:fs'
 import { appendFile, link, mkdir, readdir, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { promisify } from 'node:util'
 import { nanoid } from 'nanoid'
 import { errors } from '../errors.js'
 import { appendStream, type AppendOptions, type AppendResult } from './append-stream.js'
+import { closeFile, openFile, rename, stat, writeText } from './file-calls.js'
 import { STATE_DIR } from './paths.js'
 import { readText, readTextWithIdentity } from './read-text.js'
 import { RecordCache, identityOf } from './record-cache.js'
@@ -167,7 +167,7 @@ export class FileStore implements UploadStore {
   }
 
   async #isLeftover (dir: string, name: string, path: string, uids: ReadonlySet<string>, before: number): Promise<boolean> {
-    if (name.endsWith('.tmp')) return unless('ENOENT', stat(path).then((stats) => stats.mtimeMs < before), false)
+    if (name.endsWith('.tmp')) return await statIfThere(path).then((stats) => stats !== undefined && stats.mtimeMs < before)
     const [stem = '', kind, aside] = name.split('.')
     if (kind === 'lock') return aside !== undefined || !uids.has(stem) // a lock set aside by a holder or a taker, or of no upload
     if (kind === 'final' || kind === 'finals') return !uids.has(stem)
@@ -243,18 +243,6 @@ export class FileStore implements UploadStore {
   }
 }
 
-/**
- * File calls through callbacks: a FileHandle (fs/promises) costs half again as
- * much CPU to open, and POST, PATCH and completion each open files; fs/promises'
- * stat took a fifth to a half more CPU than this one in a loop here (HEAD and
- * PATCH stat twice), and its rename goes the same way (POST renames).
- */
-const openFile = promisify(open)
-const closeFile = promisify(close)
-const writeText = promisify(writeFile)
-const stat = promisify(statCallback)
-const rename = promisify(renameCallback)
-
 const RECORD = '.json'
 /** Records kept parsed, with the identity of their files (RecordCache): the uploads in use. */
 const CACHED_RECORDS = 256
@@ -325,8 +313,8 @@ function settleStat<S> (resolve: (stats: S | undefined) => void, reject: (error:
   }
 }
 
-function exists (path: string): Promise<boolean> {
-  return unless('ENOENT', stat(path).then(() => true), false)
+async function exists (path: string): Promise<boolean> {
+  return await statIfThere(path) !== undefined
 }
 
 /** The result of `operation`, or `fallback` when it fails with the error `code`. */
