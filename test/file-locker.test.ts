@@ -64,6 +64,36 @@ t.test('a waiter in another process asks the holder to stop, and gets the lock w
   t.same(await readdir(dir), [], 'both locks and their moved-aside copies are gone')
 })
 
+t.test('one locker watches every lock it holds: letting one go leaves the others watched, and a lock taken after all were let go is watched again', { timeout: 10_000 }, async (t) => {
+  const dir = t.testdir()
+  const a = join(dir, 'a.lock')
+  const b = join(dir, 'b.lock')
+  const c = join(dir, 'c.lock')
+  const [one, two] = pair()
+  const handOver = (lock: Awaited<ReturnType<FileLocker['acquire']>>): void => {
+    lock.signal.addEventListener('abort', () => { lock.release() })
+  }
+  const heldA = await one.acquire(a)
+  const heldB = await one.acquire(b)
+  handOver(heldB)
+  const old = new Date(Date.now() - 10_000)
+  await Promise.all([utimes(a, old, old), utimes(b, old, old)])
+  await waitFor(async () => (await Promise.all([stat(a), stat(b)])).every(({ mtimeMs }) => mtimeMs > Date.now() - 5000))
+  t.pass('the heartbeat touched both')
+  await heldA.release()
+  const takenB = await two.acquire(b)
+  t.ok(heldB.signal.aborted, 'the lock still held was asked for and handed over')
+  await takenB.release()
+  await waitGone(b)
+
+  const heldC = await one.acquire(c)
+  handOver(heldC)
+  const takenC = await two.acquire(c)
+  t.ok(heldC.signal.aborted, 'the lock taken after all were let go was asked for and handed over')
+  await takenC.release()
+  await waitGone(c)
+})
+
 t.test('a newer request in the waiting process overtakes the waiter, which never gets the lock', async (t) => {
   const key = join(t.testdir(), 'a.lock')
   const [one, two] = pair()
