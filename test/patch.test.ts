@@ -1,4 +1,5 @@
-import { link, readFile, readdir, writeFile } from 'node:fs/promises'
+import { link, readFile, readdir, readlink, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { getEventListeners } from 'node:events'
@@ -50,6 +51,30 @@ t.test('unknown uploads are 404; an id not shaped like ours is 404 before any fi
       t.equal(response.statusCode, 404, `${method} ${url}`)
     }
   }
+})
+
+/** The descriptors this process holds open on files under `dir`. */
+async function descriptorsUnder (dir: string): Promise<string[]> {
+  const fds = await readdir('/proc/self/fd')
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))
+  return targets.filter((target) => target.startsWith(dir))
+}
+
+t.test('the data file a PATCH opens beside the load is closed however the PATCH ends, and never made for an upload that is not there', async (t) => {
+  const { app, dir } = await buildApp(t)
+  const { path } = await createUpload(app, { 'upload-length': '6', 'upload-metadata': encodeMetadata({ filename: 'o.txt' }) })
+  t.equal((await patchUpload(app, path, 0, 'ab')).statusCode, 204, 'the first body makes the data file')
+  t.equal((await patchUpload(app, path, 1, 'c')).statusCode, 409)
+  t.equal((await patchUpload(app, path, 2, 'cdefg')).statusCode, 413)
+  const wrongDigest = createHash('sha1').update('z').digest('base64')
+  t.equal((await patchUpload(app, path, 2, 'c', { 'upload-checksum': `sha1 ${wrongDigest}` })).statusCode, 460)
+  t.same(await descriptorsUnder(dir), [], 'none open after the refusals')
+  t.equal((await patchUpload(app, UNKNOWN, 0, 'x')).statusCode, 404)
+  t.same((await readdir(join(dir, '.metadata'))).filter((name) => name.startsWith(uidOf(UNKNOWN))), [], 'no file for the unknown upload')
+  t.equal((await patchUpload(app, path, 2, 'cdef')).statusCode, 204)
+  t.equal((await patchUpload(app, path, 6, 'g')).statusCode, 413, 'a completed upload')
+  t.same(await descriptorsUnder(dir), [])
+  t.equal(await readFile(join(dir, 'o.txt'), 'utf8'), 'abcdef')
 })
 
 t.test('a body that would pass Upload-Length is 413 before a byte is written', async (t) => {

@@ -64,16 +64,18 @@ async function createWithBody (
 ): Promise<Upload> {
   const { uid } = created.record
   const lock = await context.locker.acquire(lockKey(directory, uid))
+  const data = context.store.openData(directory, uid, true)
   try {
     await context.store.create(directory, created.record)
     reply.header('location', location(context, request, uid))
-    const { upload, end } = await receiveBody(context, request, directory, created, lock.signal, checksum)
+    const { upload, end } = await receiveBody(context, request, directory, created, data, lock.signal, checksum)
     reply.header('upload-offset', upload.offset)
     setUploadExpires(context, reply, upload)
     const error = stoppedEarly(context, request, upload, end)
     if (error !== undefined) throw error
     return upload
   } finally {
+    await data.close()
     await lock.release()
   }
 }

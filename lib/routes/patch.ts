@@ -29,6 +29,7 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
   const directory = uploadDirectory(context, request)
   const { uid } = request.params
   const lock = await context.locker.acquire(lockKey(directory, uid))
+  const data = context.store.openData(directory, uid, false) // opening beside the load: one round of file calls before the body
   let received
   try {
     let upload = await loadUpload(context, directory, uid)
@@ -38,12 +39,13 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
       throw new errors.FST_TUS_OFFSET_MISMATCH(clientOffset, upload.offset)
     }
     if (declaredLength !== undefined) upload = await declareLength(context, request, directory, upload, declaredLength)
-    received = await receiveBody(context, request, directory, upload, lock.signal, checksum)
+    received = await receiveBody(context, request, directory, upload, data, lock.signal, checksum)
     reply.header('upload-offset', received.upload.offset)
     setUploadExpires(context, reply, received.upload)
     const error = stoppedEarly(context, request, received.upload, received.end)
     if (error !== undefined) throw error
   } finally {
+    await data.close()
     await lock.release()
   }
   await finishFinalsOf(context, request, directory, received.upload)

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream'
 import { errors } from '../errors.js'
 import { announcedBodyLength } from '../protocol/headers.js'
 import type { AppendEnd } from '../store/append-stream.js'
-import type { Upload } from '../store/store.js'
+import type { DataAppender, Upload } from '../store/store.js'
 import { checksumProblem, type ChecksumPlan } from './checksum.js'
 import { completeIfDone } from './complete.js'
 import type { TusContext, TusRequest } from './context.js'
@@ -12,16 +12,17 @@ import { progressReporter, type ProgressReporter } from './progress.js'
 /**
  * Appends a request body (PATCH, or POST with creation-with-upload) to an upload
  * at its current offset, and completes the upload when its last byte arrives.
- * The caller holds the lock whose `signal` this takes. A body that announces
- * more bytes than the upload can take is refused before a byte is written;
- * a body that turns out longer is cut at the limit (`end: 'limit'`).
+ * The caller holds the lock whose `signal` this takes, and closes `data`
+ * (UploadStore.openData) after. A body that announces more bytes than the
+ * upload can take is refused before a byte is written; a body that turns out
+ * longer is cut at the limit (`end: 'limit'`).
  *
  * With a checksum, the body counts only if it arrived whole and matches: until
  * then the record marks the bytes as unverified (so a crash cannot make them
  * count), and a body that stopped early or does not match is cut off again.
  */
 export async function receiveBody (
-  context: TusContext, request: TusRequest, directory: string, upload: Upload, signal: AbortSignal, checksum?: ChecksumPlan
+  context: TusContext, request: TusRequest, directory: string, upload: Upload, data: DataAppender, signal: AbortSignal, checksum?: ChecksumPlan
 ): Promise<{ upload: Upload, end: AppendEnd }> {
   const { offset } = upload
   let { record } = upload
@@ -34,7 +35,7 @@ export async function receiveBody (
   // a request without a body (a draft version 5 append may have no Content-Type) appends nothing
   const { written, end } = body === undefined
     ? { written: 0, end: 'ended' as const }
-    : await context.store.append(directory, record.uid, body, {
+    : await data.append(body, {
       limit: roomLeft(context, request, upload),
       signals: [signal, context.closing],
       idleTimeout: context.options.idleTimeout,

@@ -2,15 +2,15 @@ import { createHash } from 'node:crypto'
 import { createReadStream, stat as statCallback, type BigIntStats, type Stats } from 'node:fs'
 import { appendFile, link, mkdir, readdir, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Readable } from 'node:stream'
 import { nanoid } from 'nanoid'
 import { errors } from '../errors.js'
 import { appendStream, type AppendOptions, type AppendResult } from './append-stream.js'
+import { FileDataAppender } from './data-appender.js'
 import { closeFile, openFile, rename, stat, writeText } from './file-calls.js'
 import { STATE_DIR } from './paths.js'
 import { readText, readTextWithIdentity } from './read-text.js'
 import { RecordCache, identityOf } from './record-cache.js'
-import type { Upload, UploadRecord, UploadStore } from './store.js'
+import type { DataAppender, Upload, UploadRecord, UploadStore } from './store.js'
 
 export interface FileStoreOptions {
   readonly allowOverwriteFiles: boolean
@@ -64,13 +64,8 @@ export class FileStore implements UploadStore {
     return declared
   }
 
-  async append (dir: string, uid: string, source: Readable, options: AppendOptions): Promise<AppendResult> {
-    const fd = await openFile(dataPath(dir, uid), 'a')
-    try {
-      return await appendStream(fd, source, options)
-    } finally {
-      await closeFile(fd)
-    }
+  openData (dir: string, uid: string, created: boolean): DataAppender {
+    return new FileDataAppender(dataPath(dir, uid), created)
   }
 
   async markUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord> {

@@ -33,6 +33,14 @@ export interface Upload {
   readonly lastActivity: number
 }
 
+/** An upload's data, opened to take one body (UploadStore.openData). */
+export interface DataAppender {
+  /** Appends `source` at the end of the data, as `options` say (at most `limit` bytes), and closes the data. */
+  append (source: Readable, options: AppendOptions): Promise<AppendResult>
+  /** Closes the data if no append did; never rejects. */
+  close (): Promise<void>
+}
+
 /**
  * Bytes and metadata of uploads in one upload directory. Knows nothing of HTTP;
  * callers hold the upload's lock around every call that changes it.
@@ -44,8 +52,13 @@ export interface UploadStore {
   load (dir: string, uid: string): Promise<Upload | undefined>
   /** Records the length of an upload created with a deferred length. */
   declareLength (dir: string, record: UploadRecord, fileSize: number): Promise<UploadRecord>
-  /** Appends `source` to the upload's data, as `options` say (at most `limit` bytes). */
-  append (dir: string, uid: string, source: Readable, options: AppendOptions): Promise<AppendResult>
+  /**
+   * The upload's data, to take one body. An upload that exists (not `created`
+   * by this request) has its data opened from now on, beside the caller's
+   * other file calls. The caller holds the lock, and closes what this returns
+   * whatever happens.
+   */
+  openData (dir: string, uid: string, created: boolean): DataAppender
   /** Records that bytes from `offset` on are not verified yet. */
   markUnverified (dir: string, record: UploadRecord, offset: number): Promise<UploadRecord>
   /**

@@ -34,6 +34,7 @@ export async function draftAppend (version: DraftVersion, context: TusContext, r
   const directory = uploadDirectory(context, request)
   const { uid } = request.params
   const lock = await context.locker.acquire(lockKey(directory, uid))
+  const data = context.store.openData(directory, uid, false) // opening beside the load: one round of file calls before the body
   let upload: Upload
   try {
     upload = await loadUpload(context, directory, uid)
@@ -57,11 +58,12 @@ export async function draftAppend (version: DraftVersion, context: TusContext, r
       if (consistent === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
       upload = consistent
     }
-    const received = await receiveDraftBody(context, request, directory, upload, lock.signal, complete)
+    const received = await receiveDraftBody(context, request, directory, upload, data, lock.signal, complete)
     if (received === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
     upload = received
     setDraftState(context, request, reply, version, upload)
   } finally {
+    await data.close()
     await lock.release()
   }
   await finishFinalsOf(context, request, directory, upload)

@@ -1,4 +1,4 @@
-import type { Upload } from '../../store/store.js'
+import type { DataAppender, Upload } from '../../store/store.js'
 import { completeIfDone } from '../complete.js'
 import type { TusContext, TusRequest } from '../context.js'
 import { receiveBody, stoppedEarly } from '../receive-body.js'
@@ -18,11 +18,12 @@ export async function completeAsAnnounced (context: TusContext, request: TusRequ
 /**
  * Receives a draft request's body into the upload; with `Upload-Complete: ?1`
  * and the body ended, the upload is complete (`undefined` when it cannot be).
+ * The caller closes `data` after.
  */
 export async function receiveDraftBody (
-  context: TusContext, request: TusRequest, directory: string, upload: Upload, signal: AbortSignal, complete: boolean
+  context: TusContext, request: TusRequest, directory: string, upload: Upload, data: DataAppender, signal: AbortSignal, complete: boolean
 ): Promise<Upload | undefined> {
-  const received = await receiveBody(context, request, directory, upload, signal)
+  const received = await receiveBody(context, request, directory, upload, data, signal)
   const error = stoppedEarly(context, request, received.upload, received.end)
   if (error !== undefined) throw error
   if (!complete || received.end !== 'ended') return received.upload

@@ -34,6 +34,7 @@ export async function draftCreate (version: DraftVersion, context: TusContext, r
   const record = await newRecord(context, request, fileSize, { fileName: contentDispositionFileName(headers['content-disposition']) })
   const directory = uploadDirectory(context, request)
   const lock = await context.locker.acquire(lockKey(directory, record.uid))
+  const data = context.store.openData(directory, record.uid, true)
   try {
     await context.store.create(directory, record)
     const url = location(context, request, record.uid)
@@ -46,11 +47,12 @@ export async function draftCreate (version: DraftVersion, context: TusContext, r
     })
     const created: Upload = { record, offset: 0, lastActivity: Date.now() }
     const upload = request.body !== undefined
-      ? await receiveDraftBody(context, request, directory, created, lock.signal, complete)
+      ? await receiveDraftBody(context, request, directory, created, data, lock.signal, complete)
       : complete ? await completeAsAnnounced(context, request, directory, created) : await completeIfDone(context, request, directory, created)
     if (upload === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
     setDraftState(context, request, reply, version, upload)
   } finally {
+    await data.close()
     await lock.release()
   }
   reply.code(201).send()
