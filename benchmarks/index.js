@@ -7,8 +7,8 @@
 // temporary directory: raw (minimal Fastify + fs.writev, the physical limit
 // for a Fastify app), raw-discard (the same, dropping the body: the
 // HTTP-parsing limit), raw-loaded (raw with the plugin loaded beside it: the
-// same hot path, the plugin's heap), raw-durable (workload 4: raw whose POST
-// and HEAD do a crash-safe server's least file work), node-http (raw without
+// same hot path, the plugin's heap), raw-durable (raw whose POST, HEAD and
+// PATCH do a crash-safe server's least file work), node-http (raw without
 // Fastify, for reference), tus-server (@tus/server + @tus/file-store in
 // Fastify) and fastify-tus (this plugin, from a snapshot of dist/ taken at the
 // start). Rounds are interleaved (A B C A B C) so that drift cancels; the report

@@ -22,7 +22,7 @@ const nextPatternStart = () => ++uploadsMade * PATTERN_STEP
 /** A body slower than this is a hang: its request gives up. */
 const SLOWEST_PLAUSIBLE_BYTES_PER_SECOND = 10e6
 
-export const TARGET_NAMES = ['raw', 'raw-discard', 'raw-loaded', 'node-http', 'tus-server', 'fastify-tus']
+export const TARGET_NAMES = ['raw', 'raw-discard', 'raw-loaded', 'raw-durable', 'node-http', 'tus-server', 'fastify-tus']
 export const TUS_TARGETS = ['tus-server', 'fastify-tus']
 
 /** How long a request with a body of `bytes` may take. */
@@ -39,7 +39,7 @@ export function targets ({ dist }) {
     raw: rawTarget('raw', 'raw.js', ['write'], 'minimal Fastify, the body to a file with fs.writev in ~1 MiB batches: the physical limit for a Fastify app'),
     'raw-discard': { ...rawTarget('raw-discard', 'raw.js', ['discard'], 'the same, reading and dropping the body: the HTTP-parsing limit'), keepsFiles: false },
     'raw-durable': {
-      ...rawTarget('raw-durable', 'raw.js', ['durable'], 'raw, creating a record through a temporary file + rename, and checking it on HEAD (its stat beside the data file\'s, read again only when its file changed): the least file work of a crash-safe tus server'),
+      ...rawTarget('raw-durable', 'raw.js', ['durable'], 'raw, creating a record through a temporary file + rename, and checking it on HEAD and PATCH (its stat beside the data file\'s, read again only when its file changed; a PATCH opens the data file at the same time and checks Upload-Offset against its size): the least file work of a crash-safe tus server'),
       creationHeaders: { 'upload-length': '1024' },
       countUploads: async (dir) => (await readdir(dir)).filter((name) => name.endsWith('.json')).length
     },
@@ -80,7 +80,7 @@ function rawTarget (name, script, args, description) {
         port: server.port,
         method: 'PATCH',
         path: upload.path,
-        headers: { ...headers, 'content-type': OFFSET_OCTET_STREAM },
+        headers: { ...headers, 'upload-offset': String(offset), 'content-type': OFFSET_OCTET_STREAM },
         size,
         offset: upload.patternStart + offset,
         chunk,

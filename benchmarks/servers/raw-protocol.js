@@ -2,8 +2,9 @@
 // and response objects: a POST creates an empty file (or, for raw-durable, a
 // record: createRecord), a HEAD stats one (or, for raw-durable, its record and
 // its data file: statWithRecord), a PATCH appends its body in batches of about
-// 1 MiB written with fs.writev (one batch in flight while the next one gathers)
-// or, when discarding, reads and drops it. A PATCH with `Upload-Checksum: sha256
+// 1 MiB written with fs.writev (one batch in flight while the next one gathers;
+// for raw-durable, once the upload is checked: openRecorded) or, when
+// discarding, reads and drops it. A PATCH with `Upload-Checksum: sha256
 // <base64 digest>` has its body hashed piece by piece as it arrives, as a tus
 // server does, and answered 460 when the digest differs.
 // Every PATCH answer says how many body bytes came (`x-received`), so that the
@@ -42,36 +43,46 @@ export function createFile (dir, res) {
 export function createRecord (dir, res, length) {
   const name = `${prefix}-${++created}.bin`
   const record = join(dir, `.${name}.json`)
-  writeFile(`${record}.tmp`, JSON.stringify({ name, length }), (error) => {
+  writeFile(`${record}.tmp`, JSON.stringify({ name, length: Number(length) }), (error) => {
     if (error !== null) return answer(res, 500)
     rename(`${record}.tmp`, record, (error) => answer(res, error === null ? 201 : 500, { location: `/raw/${name}` }))
   })
 }
 
-/** Records read by statWithRecord, by path: the length each holds and the identity of its file. */
+/** Records read by loadRecorded, by path: the length each holds and the identity of its file. */
 const records = new Map()
 
 /**
- * The least a HEAD of such an upload does when other processes may replace its
- * record: the record's stat and the data file's size asked for at once, and the
- * record read (open, read, close) only when its file is not the one read last.
+ * What a crash-safe server must learn of an upload when other processes may
+ * replace its record: the record's stat and the data file's size, asked for at
+ * once (with `openData`, the data file opened for appending beside them, made
+ * if need be: a bound, so it spares itself the fallback of a server), and
+ * the record read (open, read, close) only when its file is not the one read
+ * last. `done(status)` on failure, else `done(null, { offset, length, fd })`.
  */
-export function statWithRecord (dir, name, res) {
+function loadRecorded (dir, name, openData, done) {
   const recordPath = join(dir, `.${name}.json`)
-  let pending = 2
+  const dataPath = join(dir, name)
+  let pending = openData ? 3 : 2
   let recordError = null
+  let openError = null
   let recordStats
   let offset = 0
+  let fd
+  const fail = (status) => {
+    if (fd !== undefined) close(fd, () => {})
+    done(status)
+  }
   const settled = () => {
     if (--pending > 0) return
-    if (recordError !== null) return answer(res, recordError.code === 'ENOENT' ? 404 : 500)
-    const headers = (length) => ({ 'upload-offset': offset, 'upload-length': length, 'cache-control': 'no-store' })
+    if (recordError !== null) return fail(recordError.code === 'ENOENT' ? 404 : 500)
+    if (openError !== null) return fail(500)
     const cached = records.get(recordPath)
-    if (cached !== undefined && sameFile(cached.stats, recordStats)) return answer(res, 200, headers(cached.length))
+    if (cached !== undefined && sameFile(cached.stats, recordStats)) return done(null, { offset, length: cached.length, fd })
     readRecord(recordPath, (error, record) => {
-      if (error !== null) return answer(res, error.code === 'ENOENT' ? 404 : 500)
+      if (error !== null) return fail(error.code === 'ENOENT' ? 404 : 500)
       records.set(recordPath, { stats: recordStats, length: record.length })
-      answer(res, 200, headers(record.length))
+      done(null, { offset, length: record.length, fd })
     })
   }
   stat(recordPath, (error, stats) => {
@@ -79,10 +90,49 @@ export function statWithRecord (dir, name, res) {
     recordStats = stats
     settled()
   })
-  stat(join(dir, name), (error, stats) => {
+  stat(dataPath, (error, stats) => {
     if (error === null) offset = stats.size
     settled()
   })
+  if (openData) {
+    open(dataPath, 'a', (error, opened) => {
+      openError = error
+      if (error === null) fd = opened
+      settled()
+    })
+  }
+}
+
+/** The least a HEAD of such an upload does: loadRecorded, and the offset and length it found. */
+export function statWithRecord (dir, name, res) {
+  loadRecorded(dir, name, false, (status, upload) => {
+    if (status !== null) return answer(res, status)
+    answer(res, 200, { 'upload-offset': upload.offset, 'upload-length': upload.length, 'cache-control': 'no-store' })
+  })
+}
+
+/**
+ * The least a PATCH of such an upload does before its bytes go to the data
+ * file, as a tus server that shares its directory with other processes must:
+ * loadRecorded with the data file opened beside it, then `Upload-Offset` held
+ * against the data file's size (409) and the body's length against the
+ * upload's (413). For appendBody.
+ */
+export function openRecorded (dir, name, headers) {
+  const offset = Number(headers['upload-offset'])
+  const bodyLength = Number(headers['content-length'] ?? 0)
+  return (done) => loadRecorded(dir, name, true, (status, upload) => {
+    if (status !== null) return done(status)
+    const refusal = upload.offset !== offset ? 409 : offset + bodyLength > upload.length ? 413 : null
+    if (refusal === null) return done(null, upload.fd)
+    close(upload.fd, () => {})
+    done(refusal)
+  })
+}
+
+/** Opens the data file at `path` for appending, making it if need be: raw's open. For appendBody. */
+export function openForAppend (path) {
+  return (done) => open(path, 'a', (error, fd) => done(error === null ? null : 500, fd))
 }
 
 function sameFile (a, b) {
@@ -123,7 +173,12 @@ function bodyChecksum (req) {
   return { hash: createHash('sha256'), digest }
 }
 
-export function appendBody (req, res, path) {
+/**
+ * Appends a PATCH body to the data file that `openData` opens (it calls back
+ * with an HTTP status when the PATCH is refused, else null and the file
+ * descriptor). The body is read from the start, while the file opens.
+ */
+export function appendBody (req, res, openData) {
   const checksum = bodyChecksum(req)
   if (checksum === null) {
     req.resume()
@@ -158,11 +213,17 @@ export function appendBody (req, res, path) {
   })
   req.once('error', fail)
   req.once('close', () => { if (!ended) fail() })
-  open(path, 'a', (error, opened) => {
-    if (error !== null) return fail()
-    fd = opened
-    busy = false
-    next()
+  openData((status, opened) => {
+    if (status === null) {
+      fd = opened
+      busy = false
+      return next()
+    }
+    if (failed) return
+    failed = true
+    req.removeAllListeners('data')
+    req.resume()
+    answer(res, status, { connection: 'close' })
   })
 
   /** What follows a finished write (or the open): the next batch, the answer, or waiting for data. */

@@ -5,9 +5,11 @@
 //   node benchmarks/servers/raw.js <upload directory> [write|discard|durable] [<dist directory>]
 // With `discard` (the raw-discard target) a PATCH body is read and dropped: the
 // cost of HTTP parsing alone. With `durable` (the raw-durable target) a POST
-// writes a record through a temporary file and a rename and a HEAD checks it
-// (a stat, a read only when its file changed) besides the data file's size: the
-// least file work of a crash-safe tus server.
+// writes a record through a temporary file and a rename, and a HEAD or PATCH
+// checks it (a stat, a read only when its file changed) beside the data file's
+// size, a PATCH opening the data file at the same time and holding
+// Upload-Offset against that size: the least file work of a crash-safe tus
+// server.
 // With a dist directory (the raw-loaded target) the plugin is also registered,
 // on a prefix nobody calls: the same raw PATCH in a process whose heap holds
 // what the plugin's does, so that the difference from raw is what a larger
@@ -15,7 +17,7 @@
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import Fastify from 'fastify'
-import { RAW_NAME, appendBody, createFile, createRecord, discardBody, statFile, statWithRecord } from './raw-protocol.js'
+import { RAW_NAME, appendBody, createFile, createRecord, discardBody, openForAppend, openRecorded, statFile, statWithRecord } from './raw-protocol.js'
 import { serve, uploadDirectory } from './serve.js'
 
 const dir = uploadDirectory()
@@ -52,8 +54,9 @@ app.head('/raw/:name', { schema: { params } }, (request, reply) => {
 
 app.patch('/raw/:name', { schema: { params } }, (request, reply) => {
   reply.hijack()
+  const { name } = request.params
   if (discard) discardBody(request.raw, reply.raw)
-  else appendBody(request.raw, reply.raw, join(dir, request.params.name))
+  else appendBody(request.raw, reply.raw, durable ? openRecorded(dir, name, request.headers) : openForAppend(join(dir, name)))
 })
 
 await serve(app)
