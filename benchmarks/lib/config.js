@@ -45,7 +45,7 @@ export class UsageError extends Error {}
 const FULL = {
   single: { bytes: 1024 * MiB, rounds: 5 },
   chunked: { bytes: 256 * MiB, patchBytes: 4 * MiB, rounds: 5 },
-  concurrent: { uploads: 32, bytes: 32 * MiB, patchBytes: 4 * MiB, rounds: 3 },
+  concurrent: { uploads: 32, bytes: 32 * MiB, patchBytes: 4 * MiB, rounds: 5 },
   requests: { connections: 10, seconds: 5, warmupSeconds: 1, rounds: 3 },
   memory: { small: 1024 * MiB, large: 4096 * MiB },
   takeover: { stalledBytes: 8 * MiB, restBytes: 1 * MiB, stallMs: 500, rounds: 5 },
