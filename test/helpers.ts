@@ -1,4 +1,4 @@
-import { readFile, readdir, stat } from 'node:fs/promises'
+import { readFile, readdir, readlink, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type InjectOptions, type LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
@@ -110,4 +110,11 @@ export async function offsetOf (app: FastifyInstance, pathOrUrl: string): Promis
   const head = await headUpload(app, path)
   if (head.statusCode !== 200) throw new Error(`HEAD ${path} answered ${head.statusCode}`)
   return Number(head.headers['upload-offset'])
+}
+
+/** The descriptors this process holds open on files under `dir` (Linux: /proc/self/fd). */
+export async function descriptorsUnder (dir: string): Promise<string[]> {
+  const fds = await readdir('/proc/self/fd')
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))
+  return targets.filter((target) => target.startsWith(dir))
 }

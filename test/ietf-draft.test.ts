@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { buildApp, encodeMetadata, uidOf } from './helpers.js'
+import { buildApp, descriptorsUnder, encodeMetadata, uidOf } from './helpers.js'
 import { startServer, waitFor } from './server.js'
 
 const V = (version: string): Record<string, string> => ({ 'upload-draft-interop-version': version })
@@ -128,7 +128,7 @@ t.test('the 104 carries the version of the request, and never goes to an HTTP/1.
 })
 
 t.test('an offset mismatch is a 409 with the draft\'s problem details', async (t) => {
-  const { app } = await buildApp(t)
+  const { app, dir } = await buildApp(t)
   const { path } = await draftCreate(app, '8', { 'upload-complete': '?0' }, 'abc')
   const mismatch = await draftAppend(app, '8', path, 1, false, 'x')
   t.equal(mismatch.statusCode, 409)
@@ -147,6 +147,7 @@ t.test('an offset mismatch is a 409 with the draft\'s problem details', async (t
   const plain = await draftAppend(app, '5', v5.path, 0, false, 'x')
   t.equal(plain.statusCode, 409)
   t.equal(plain.headers['upload-offset'], '3', 'version 5 has no problem type, only the offset')
+  t.same(await descriptorsUnder(dir), [], 'the data files the appends opened beside their loads are closed')
 })
 
 t.test('inconsistent lengths are a 400 with the draft\'s problem type', async (t) => {

@@ -1,10 +1,10 @@
-import { link, readFile, readdir, readlink, writeFile } from 'node:fs/promises'
+import { link, readFile, readdir, writeFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { getEventListeners } from 'node:events'
 import t from 'tap'
-import { OCTET, TUS, buildApp, createUpload, encodeMetadata, headUpload, patchUpload, uidOf } from './helpers.js'
+import { OCTET, TUS, buildApp, createUpload, descriptorsUnder, encodeMetadata, headUpload, patchUpload, uidOf } from './helpers.js'
 
 const UNKNOWN = '/uploads/AAAAAAAAAAAAAAAAAAAAA'
 
@@ -52,13 +52,6 @@ t.test('unknown uploads are 404; an id not shaped like ours is 404 before any fi
     }
   }
 })
-
-/** The descriptors this process holds open on files under `dir`. */
-async function descriptorsUnder (dir: string): Promise<string[]> {
-  const fds = await readdir('/proc/self/fd')
-  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))
-  return targets.filter((target) => target.startsWith(dir))
-}
 
 t.test('the data file a PATCH opens beside the load is closed however the PATCH ends, and never made for an upload that is not there', async (t) => {
   const { app, dir } = await buildApp(t)

@@ -42,9 +42,9 @@ export class FileDataAppender implements DataAppender {
   }
 
   /** The open started at construction, once: whoever takes it closes its file. */
-  async #take (): Promise<number | undefined> {
+  #take (): Promise<number | undefined> | undefined {
     const opening = this.#opening
     this.#opening = undefined
-    return await opening
+    return opening
   }
 }
