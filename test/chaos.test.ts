@@ -412,7 +412,7 @@ async function drive (client: Client, proxyPort: number): Promise<void> {
 
 interface StateEntry {
   name: string
-  /** The upload id the file belongs to (for a name reservation: the id it holds), `undefined` for a temporary file. */
+  /** The upload id the file belongs to (for a name reservation: the id of the record it is a link to), `undefined` for a temporary file. */
   uid?: string
   kind: string
   mtimeMs: number
@@ -429,7 +429,7 @@ async function readState (dir: string): Promise<StateEntry[]> {
     if (name.endsWith('.tmp')) {
       entries.push({ name, kind: 'tmp', mtimeMs })
     } else if (kind === 'name' && rest.length === 0) {
-      entries.push({ name, uid: await readFile(path, 'utf8'), kind, mtimeMs })
+      entries.push({ name, uid: (JSON.parse(await readFile(path, 'utf8')) as { uid: string }).uid, kind, mtimeMs })
     } else {
       entries.push({ name, uid: stem, kind: [kind, ...rest.map((part) => part.replace(/-.*/, '-*'))].join('.'), mtimeMs })
     }

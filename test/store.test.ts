@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, stat, symlink, unlink, writeFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import t from 'tap'
@@ -54,10 +54,25 @@ t.test('a stale name reservation (its owner has no record) is taken over', async
   await writeFile(reservation(dir, 'a.txt'), 'ZZZZZZZZZZZZZZZZZZZZZ')
   const { response, path } = await createUpload(app, { 'upload-length': '1', 'upload-metadata': encodeMetadata({ filename: 'a.txt' }) })
   t.equal(response.statusCode, 201)
-  t.equal(await readFile(reservation(dir, 'a.txt'), 'utf8'), uidOf(path))
+  const [reserved, record] = await Promise.all([stat(reservation(dir, 'a.txt')), stat(join(dir, '.metadata', `${uidOf(path)}.json`))])
+  t.equal(reserved.ino, record.ino, 'the reservation is a second name of the new upload\'s record')
   await patchUpload(app, path, 0, 'a')
   t.equal(await readFile(join(dir, 'a.txt'), 'utf8'), 'a')
   await t.rejects(readFile(reservation(dir, 'a.txt')), 'released at completion')
+})
+
+t.test('a reservation made by 0.1.0 (the bare uid) still holds the name for its live upload', async (t) => {
+  const { app, dir } = await buildApp(t)
+  const metadata = encodeMetadata({ filename: 'old.txt' })
+  const { path } = await createUpload(app, { 'upload-length': '1', 'upload-metadata': metadata })
+  await unlink(reservation(dir, 'old.txt'))
+  await writeFile(reservation(dir, 'old.txt'), uidOf(path))
+  const second = await createUpload(app, { 'upload-length': '1', 'upload-metadata': metadata })
+  t.equal(second.response.statusCode, 409)
+  t.equal(second.response.json().code, 'FST_TUS_FILE_EXISTS')
+  await patchUpload(app, path, 0, 'o')
+  t.equal(await readFile(join(dir, 'old.txt'), 'utf8'), 'o')
+  await t.rejects(readFile(reservation(dir, 'old.txt')), 'released at completion')
 })
 
 t.test('a file placed under the final name behind the plugin\'s back is a 409 at completion, data kept', async (t) => {

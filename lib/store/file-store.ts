@@ -6,7 +6,7 @@ import { nanoid } from 'nanoid'
 import { errors } from '../errors.js'
 import { appendStream, type AppendOptions, type AppendResult } from './append-stream.js'
 import { FileDataAppender } from './data-appender.js'
-import { closeFile, openFile, rename, stat, writeText } from './file-calls.js'
+import { closeFile, openFile, rename, stat, unlink, writeText } from './file-calls.js'
 import { STATE_DIR } from './paths.js'
 import { readText, readTextWithIdentity } from './read-text.js'
 import { RecordCache, identityOf } from './record-cache.js'
@@ -22,7 +22,8 @@ export interface FileStoreOptions {
  * Uploads on a local or network file system. Under an upload directory:
  * `.metadata/<uid>.json` (the record, replaced by rename), `.metadata/<uid>.part`
  * (the data so far: its size is the offset), `.metadata/<hash>.name` (a
- * reservation of a completed file name) and the completed files themselves.
+ * reservation of a completed file name: a hard link to the record as created)
+ * and the completed files themselves.
  */
 export class FileStore implements UploadStore {
   readonly #options: FileStoreOptions
@@ -83,7 +84,7 @@ export class FileStore implements UploadStore {
 
   async complete (dir: string, record: UploadRecord): Promise<{ record: UploadRecord, filePath: string }> {
     const data = dataPath(dir, record.uid)
-    await closeFile(await openFile(data, 'a')) // an empty upload has had no data file until now
+    if (record.fileSize === 0) await closeFile(await openFile(data, 'a')) // an empty upload has had no data file until now
     if (record.concat?.kind === 'partial') {
       const completed = { ...record, completed: true }
       await this.#writeRecord(dir, completed)
@@ -93,7 +94,7 @@ export class FileStore implements UploadStore {
     if (this.#options.allowOverwriteFiles) {
       // a second name for the data, renamed over the target: atomic replacement
       const staged = join(dir, STATE_DIR, `${record.uid}.final`)
-      await rm(staged, { force: true })
+      await removeIfThere(staged)
       await link(data, staged)
       await rename(staged, filePath)
     } else {
@@ -101,7 +102,7 @@ export class FileStore implements UploadStore {
     }
     const completed = { ...record, completed: true }
     await this.#writeRecord(dir, completed)
-    await rm(data, { force: true })
+    await removeIfThere(data)
     await this.#releaseName(dir, record)
     return { record: completed, filePath }
   }
@@ -135,9 +136,9 @@ export class FileStore implements UploadStore {
   async remove (dir: string, record: UploadRecord): Promise<void> {
     const path = recordPath(dir, record.uid)
     this.#records.delete(path)
-    await rm(path, { force: true })
-    await rm(dataPath(dir, record.uid), { force: true })
-    await rm(finalsPath(dir, record.uid), { force: true })
+    await removeIfThere(path)
+    await removeIfThere(dataPath(dir, record.uid))
+    await removeIfThere(finalsPath(dir, record.uid))
     if (!record.completed) await this.#releaseName(dir, record)
   }
 
@@ -170,7 +171,7 @@ export class FileStore implements UploadStore {
       const record = uids.has(stem) ? (await this.load(dir, stem))?.record : undefined
       return record === undefined || (record.completed && record.concat?.kind !== 'partial')
     }
-    if (kind === 'name') return !uids.has(await unless('ENOENT', readText(path), stem))
+    if (kind === 'name') return !uids.has(this.#reservationOwner(await unless('ENOENT', readText(path), stem)))
     return false
   }
 
@@ -214,12 +215,28 @@ export class FileStore implements UploadStore {
    */
   async #reserveName (dir: string, record: UploadRecord): Promise<void> {
     const reservation = reservationPath(dir, record.fileName)
-    if (!await createFile(reservation, record.uid)) {
-      const owner = await readText(reservation)
+    const path = recordPath(dir, record.uid)
+    if (!await unless('EEXIST', link(path, reservation).then(() => true), false)) {
+      const owner = this.#reservationOwner(await readText(reservation))
       if (await exists(recordPath(dir, owner))) throw new errors.FST_TUS_FILE_EXISTS(record.fileName)
-      await replaceFile(reservation, record.uid)
+      const temporary = temporaryPath(reservation)
+      await link(path, temporary)
+      await rename(temporary, reservation)
     }
     if (await exists(join(dir, record.fileName))) throw new errors.FST_TUS_FILE_EXISTS(record.fileName)
+  }
+
+  /**
+   * The upload a reservation belongs to. A reservation is a second name of its
+   * upload's record as created (so reserving writes no file of its own); one
+   * made by 0.1.0 holds the bare uid.
+   */
+  #reservationOwner (text: string): string {
+    try {
+      const { uid } = this.#options.jsonLoads(text) as Partial<UploadRecord>
+      if (typeof uid === 'string') return uid
+    } catch {}
+    return text
   }
 
   /**
@@ -233,8 +250,8 @@ export class FileStore implements UploadStore {
   async #releaseName (dir: string, record: UploadRecord): Promise<void> {
     if (!this.#reservesName(record)) return
     const reservation = reservationPath(dir, record.fileName)
-    const owner = await readText(reservation).catch(() => undefined)
-    if (owner === record.uid) await rm(reservation, { force: true })
+    const text = await readText(reservation).catch(() => undefined)
+    if (text !== undefined && this.#reservationOwner(text) === record.uid) await removeIfThere(reservation)
   }
 }
 
@@ -273,15 +290,9 @@ async function replaceFile (path: string, content: string): Promise<void> {
   await rename(temporary, path)
 }
 
-/** Creates `path` holding `content` unless it exists (false then); it is never seen half-written. */
-async function createFile (path: string, content: string): Promise<boolean> {
-  const temporary = temporaryPath(path)
-  await writeText(temporary, content)
-  try {
-    return await unless('EEXIST', link(temporary, path).then(() => true), false)
-  } finally {
-    await rm(temporary, { force: true })
-  }
+/** Removes the file at `path`, if there is one: one call, where `rm` stats it twice first. */
+async function removeIfThere (path: string): Promise<void> {
+  await unless('ENOENT', unlink(path), undefined)
 }
 
 const temporaryPath = (path: string): string => `${path}.${nanoid(8)}.tmp`
