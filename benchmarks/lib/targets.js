@@ -39,7 +39,7 @@ export function targets ({ dist }) {
     raw: rawTarget('raw', 'raw.js', ['write'], 'minimal Fastify, the body to a file with fs.writev in ~1 MiB batches: the physical limit for a Fastify app'),
     'raw-discard': { ...rawTarget('raw-discard', 'raw.js', ['discard'], 'the same, reading and dropping the body: the HTTP-parsing limit'), keepsFiles: false },
     'raw-durable': {
-      ...rawTarget('raw-durable', 'raw.js', ['durable'], 'raw, creating a record through a temporary file + rename, and checking it on HEAD and PATCH (its stat beside the data file\'s, read again only when its file changed; a PATCH opens the data file at the same time and checks Upload-Offset against its size): the least file work of a crash-safe tus server'),
+      ...rawTarget('raw-durable', 'raw.js', ['durable'], 'raw, creating a record through a temporary file + rename, and checking it on HEAD and PATCH (its stat beside the data file\'s, read again only when its file changed; a PATCH opens the data file at the same time and checks Upload-Offset against its size), answering POST and HEAD through Fastify\'s reply as a plugin must: the least a crash-safe tus plugin can do'),
       creationHeaders: { 'upload-length': '1024' },
       countUploads: async (dir) => (await readdir(dir)).filter((name) => name.endsWith('.json')).length
     },

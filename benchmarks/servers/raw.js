@@ -9,7 +9,8 @@
 // checks it (a stat, a read only when its file changed) beside the data file's
 // size, a PATCH opening the data file at the same time and holding
 // Upload-Offset against that size: the least file work of a crash-safe tus
-// server.
+// server. Its POST and HEAD answer through Fastify's reply, as a plugin's must
+// (raw's take the socket over: reply.hijack()).
 // With a dist directory (the raw-loaded target) the plugin is also registered,
 // on a prefix nobody calls: the same raw PATCH in a process whose heap holds
 // what the plugin's does, so that the difference from raw is what a larger
@@ -41,15 +42,15 @@ const params = {
 }
 
 app.post('/raw', (request, reply) => {
+  if (durable) return createRecord(dir, throughReply(reply), request.headers['upload-length'])
   reply.hijack()
-  if (durable) createRecord(dir, reply.raw, request.headers['upload-length'])
-  else createFile(dir, reply.raw)
+  createFile(dir, reply.raw)
 })
 
 app.head('/raw/:name', { schema: { params } }, (request, reply) => {
+  if (durable) return statWithRecord(dir, request.params.name, throughReply(reply))
   reply.hijack()
-  if (durable) statWithRecord(dir, request.params.name, reply.raw)
-  else statFile(join(dir, request.params.name), reply.raw)
+  statFile(join(dir, request.params.name), reply.raw)
 })
 
 app.patch('/raw/:name', { schema: { params } }, (request, reply) => {
@@ -58,5 +59,17 @@ app.patch('/raw/:name', { schema: { params } }, (request, reply) => {
   if (discard) discardBody(request.raw, reply.raw)
   else appendBody(request.raw, reply.raw, durable ? openRecorded(dir, name, request.headers) : openForAppend(join(dir, name)))
 })
+
+/**
+ * The response of raw-protocol.js's answers, sent through Fastify's reply
+ * rather than on the socket: raw-durable's POST and HEAD answer as a plugin's
+ * must, where the app's onSend and onResponse hooks see them.
+ */
+function throughReply (reply) {
+  return {
+    writeHead: (status, headers) => { reply.code(status).headers(headers) },
+    end: () => { reply.send() }
+  }
+}
 
 await serve(app)
