@@ -56,7 +56,7 @@ const QUICK = {
   single: { bytes: 256 * MiB, rounds: 2 },
   chunked: { bytes: 64 * MiB, patchBytes: 4 * MiB, rounds: 2 },
   concurrent: { uploads: 32, bytes: 8 * MiB, patchBytes: 4 * MiB, rounds: 1 },
-  requests: { connections: 10, seconds: 2, warmupSeconds: 1, rounds: 1 },
+  requests: { connections: 10, seconds: 1, warmupSeconds: 1, rounds: 1 },
   memory: { small: 64 * MiB, large: 256 * MiB },
   takeover: { stalledBytes: 8 * MiB, restBytes: 1 * MiB, stallMs: 300, rounds: 2 },
   extensions: { bytes: 64 * MiB, patchBytes: 4 * MiB, partials: 4, rounds: 2, hashBytes: 256 * MiB }
