@@ -171,7 +171,10 @@ export class FileStore implements UploadStore {
       const record = uids.has(stem) ? (await this.load(dir, stem))?.record : undefined
       return record === undefined || (record.completed && record.concat?.kind !== 'partial')
     }
-    if (kind === 'name') return !uids.has(this.#reservationOwner(await unless('ENOENT', readText(path), stem)))
+    if (kind === 'name') {
+      const text = await unless('ENOENT', readText(path), undefined) // gone meanwhile: nothing of it is left to keep
+      return text === undefined || !uids.has(this.#reservationOwner(text))
+    }
     return false
   }
 
