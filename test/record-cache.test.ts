@@ -40,7 +40,7 @@ t.test('a record another process replaced or removed is read again', async (t) =
   t.equal((await headUpload(here, path)).statusCode, 404, 'the upload the other terminated is gone')
 })
 
-const identity = (ino: number): FileIdentity => ({ dev: 1n, ino: BigInt(ino), size: 10n, mtimeNs: 5n, ctimeNs: 5n })
+const identity = (ino: number): FileIdentity => ({ dev: 1, ino, size: 10, mtimeMs: 5, ctimeMs: 5 })
 const record = (uid: string) => ({ uid }) as unknown as UploadRecord
 
 t.test('the cache answers only for the same file, and forgets the entry used longest ago', async (t) => {
@@ -48,7 +48,7 @@ t.test('the cache answers only for the same file, and forgets the entry used lon
   cache.set('a', identity(1), record('a'))
   t.same(cache.get('a', identity(1)), { uid: 'a' })
   t.equal(cache.get('a', identity(2)), undefined, 'another inode')
-  t.equal(cache.get('a', { ...identity(1), ctimeNs: 6n }), undefined, 'changed since')
+  t.equal(cache.get('a', { ...identity(1), ctimeMs: 6 }), undefined, 'changed since')
   cache.set('b', identity(3), record('b'))
   t.ok(cache.get('a', identity(1)), 'a is now the one used last')
   cache.set('c', identity(4), record('c'))

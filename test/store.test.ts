@@ -46,6 +46,13 @@ t.test('file-system errors other than "not found" are not taken for a missing up
   const record = join(dir, '.metadata', 'AAAAAAAAAAAAAAAAAAAAA.json')
   await mkdir(record)
   t.equal((await headUpload(app, '/uploads/AAAAAAAAAAAAAAAAAAAAA')).statusCode, 500, 'EISDIR')
+
+  const read = await createUpload(app, { 'upload-length': '2' })
+  t.equal((await headUpload(app, read.path)).statusCode, 200, 'its record read once, and cached')
+  const readRecord = join(dir, '.metadata', `${uidOf(read.path)}.json`)
+  await unlink(readRecord)
+  await symlink(readRecord, readRecord)
+  t.equal((await headUpload(app, read.path)).statusCode, 500, 'a cached record whose file fails its stat')
 })
 
 t.test('a stale name reservation (its owner has no record) is taken over', async (t) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { createReadStream, stat as statCallback, type BigIntStats, type Stats } from 'node:fs'
+import { createReadStream, stat as statCallback, type Stats } from 'node:fs'
 import { appendFile, link, mkdir, readdir, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { nanoid } from 'nanoid'
@@ -52,7 +52,18 @@ export class FileStore implements UploadStore {
 
   async load (dir: string, uid: string): Promise<Upload | undefined> {
     // the data file's size is asked for alongside the record: most uploads asked about are not complete
-    const [record, data] = await Promise.all([this.#readRecord(dir, uid), statIfThere(dataPath(dir, uid))])
+    const path = recordPath(dir, uid)
+    let record: UploadRecord | undefined
+    let data: Stats | undefined
+    if (this.#records.has(path)) {
+      // read before: its file's stat tells whether the cached record still stands
+      let stats: Stats | undefined
+      [stats, data] = await statBoth(path, dataPath(dir, uid))
+      record = stats === undefined ? undefined : this.#records.get(path, identityOf(stats)) ?? await this.#readRecord(path, uid)
+      if (stats === undefined) this.#records.delete(path)
+    } else {
+      [record, data] = await Promise.all([this.#readRecord(path, uid), statIfThere(dataPath(dir, uid))])
+    }
     if (record === undefined) return undefined
     if (record.completed && record.concat?.kind !== 'partial') return { record, offset: record.fileSize as number, lastActivity: Date.parse(record.createdAt) }
     const size = data?.size ?? 0
@@ -178,18 +189,8 @@ export class FileStore implements UploadStore {
     return false
   }
 
-  /** The upload's record: from the cache while its file is the one read last, else read and parsed. */
-  async #readRecord (dir: string, uid: string): Promise<UploadRecord | undefined> {
-    const path = recordPath(dir, uid)
-    if (this.#records.has(path)) {
-      const stats = await identityStatIfThere(path)
-      if (stats === undefined) {
-        this.#records.delete(path)
-        return undefined
-      }
-      const cached = this.#records.get(path, identityOf(stats))
-      if (cached !== undefined) return cached
-    }
+  /** The upload's record read and parsed from its file at `path`, and cached. */
+  async #readRecord (path: string, uid: string): Promise<UploadRecord | undefined> {
     const read = await unless('ENOENT', readTextWithIdentity(path), undefined)
     if (read === undefined) {
       this.#records.delete(path)
@@ -309,9 +310,26 @@ function statIfThere (path: string): Promise<Stats | undefined> {
   return new Promise((resolve, reject) => { statCallback(path, settleStat(resolve, reject)) })
 }
 
-/** `statIfThere` with the nanosecond times a record's identity compares. */
-function identityStatIfThere (path: string): Promise<BigIntStats | undefined> {
-  return new Promise((resolve, reject) => { statCallback(path, { bigint: true }, settleStat(resolve, reject)) })
+/**
+ * The stats of two files (undefined for one that is not there), asked for at
+ * once under one promise, where a promise for each and Promise.all made three:
+ * every HEAD and PATCH of a cached record asks for these two.
+ */
+function statBoth (first: string, second: string): Promise<[Stats | undefined, Stats | undefined]> {
+  return new Promise((resolve, reject) => {
+    const found: [Stats | undefined, Stats | undefined] = [undefined, undefined]
+    let pending = 2
+    let failure: Error | undefined
+    const settle = (index: 0 | 1) => (error: NodeJS.ErrnoException | null, stats: Stats) => {
+      if (error === null) found[index] = stats
+      else if (error.code !== 'ENOENT') failure ??= error
+      if (--pending > 0) return
+      if (failure === undefined) resolve(found)
+      else reject(failure)
+    }
+    statCallback(first, settle(0))
+    statCallback(second, settle(1))
+  })
 }
 
 function settleStat<S> (resolve: (stats: S | undefined) => void, reject: (error: Error) => void) {

@@ -1,4 +1,4 @@
-import { close, fstat, open, read, type BigIntStats } from 'node:fs'
+import { close, fstat, open, read, type Stats } from 'node:fs'
 import { identityOf, type FileIdentity } from './record-cache.js'
 
 /** Most records fit in one read of this size. */
@@ -18,9 +18,9 @@ export function readText (path: string): Promise<string> {
  * from (an fstat of the open file, so no rename in between can mix them up).
  */
 export function readTextWithIdentity (path: string): Promise<{ text: string, identity: FileIdentity }> {
-  let stats: BigIntStats
+  let stats: Stats
   return readOpened(path, (fd, done) => {
-    fstat(fd, { bigint: true }, (error, read) => {
+    fstat(fd, (error, read) => {
       stats = read
       done(error)
     })
