@@ -9,7 +9,7 @@ import { FileDataAppender } from './data-appender.js'
 import { closeFile, openFile, rename, stat, unlink, writeText } from './file-calls.js'
 import { STATE_DIR } from './paths.js'
 import { readText, readTextWithIdentity } from './read-text.js'
-import { RecordCache, identityOf } from './record-cache.js'
+import { RecordCache } from './record-cache.js'
 import type { DataAppender, Upload, UploadRecord, UploadStore } from './store.js'
 
 export interface FileStoreOptions {
@@ -59,7 +59,7 @@ export class FileStore implements UploadStore {
       // read before: its file's stat tells whether the cached record still stands
       let stats: Stats | undefined
       [stats, data] = await statBoth(path, dataPath(dir, uid))
-      record = stats === undefined ? undefined : this.#records.get(path, identityOf(stats)) ?? await this.#readRecord(path, uid)
+      record = stats === undefined ? undefined : this.#records.get(path, stats) ?? await this.#readRecord(path, uid)
       if (stats === undefined) this.#records.delete(path)
     } else {
       [record, data] = await Promise.all([this.#readRecord(path, uid), statIfThere(dataPath(dir, uid))])

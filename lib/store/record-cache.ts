@@ -54,7 +54,7 @@ export class RecordCache {
     return this.#entries.has(path)
   }
 
-  /** The record read from `path`, if the file there is still the one it was read from. */
+  /** The record read from `path`, if the file there is still the one it was read from (`identity`: that file's stats will do). */
   get (path: string, identity: FileIdentity): UploadRecord | undefined {
     const entry = this.#entries.get(path)
     if (entry === undefined || !sameIdentity(entry.identity, identity)) return undefined
