@@ -8,8 +8,9 @@ import type { UploadRecord } from './store.js'
  * Plain stats, not bigint ones, which take a dozen BigInts and four divisions
  * to make, on every HEAD and PATCH: their times in milliseconds keep a quarter
  * of a microsecond, where two versions of a record are tens of microseconds
- * apart at the very least (a write and a rename), and an inode number past
- * 2^53 that lost its lowest bits would still need the same size and times.
+ * apart at the very least (a write and a rename; a file system whose clock is
+ * coarser gives both the same time in nanoseconds too), and an inode number
+ * past 2^53 that lost its lowest bits would still need the same size and times.
  */
 export interface FileIdentity {
   readonly dev: number
