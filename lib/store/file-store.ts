@@ -53,16 +53,17 @@ export class FileStore implements UploadStore {
   async load (dir: string, uid: string): Promise<Upload | undefined> {
     // the data file's size is asked for alongside the record: most uploads asked about are not complete
     const path = recordPath(dir, uid)
+    const dataFile = dataPath(dir, uid)
     let record: UploadRecord | undefined
     let data: Stats | undefined
     if (this.#records.has(path)) {
       // read before: its file's stat tells whether the cached record still stands
       let stats: Stats | undefined
-      [stats, data] = await statBoth(path, dataPath(dir, uid))
-      record = stats === undefined ? undefined : this.#records.get(path, stats) ?? await this.#readRecord(path, uid)
+      [stats, data] = await statBoth(path, dataFile)
       if (stats === undefined) this.#records.delete(path)
+      else record = this.#records.get(path, stats) ?? await this.#readRecord(path, uid)
     } else {
-      [record, data] = await Promise.all([this.#readRecord(path, uid), statIfThere(dataPath(dir, uid))])
+      [record, data] = await Promise.all([this.#readRecord(path, uid), statIfThere(dataFile)])
     }
     if (record === undefined) return undefined
     if (record.completed && record.concat?.kind !== 'partial') return { record, offset: record.fileSize as number, lastActivity: Date.parse(record.createdAt) }
@@ -320,13 +321,18 @@ function statBoth (first: string, second: string): Promise<[Stats | undefined, S
     const found: [Stats | undefined, Stats | undefined] = [undefined, undefined]
     let pending = 2
     let failure: Error | undefined
-    const settle = (index: 0 | 1) => (error: NodeJS.ErrnoException | null, stats: Stats) => {
-      if (error === null) found[index] = stats
-      else if (error.code !== 'ENOENT') failure ??= error
+    const oneDone = (): void => {
       if (--pending > 0) return
       if (failure === undefined) resolve(found)
       else reject(failure)
     }
+    const settle = (index: 0 | 1) => settleStat<Stats>((stats) => {
+      found[index] = stats
+      oneDone()
+    }, (error) => {
+      failure ??= error
+      oneDone()
+    })
     statCallback(first, settle(0))
     statCallback(second, settle(1))
   })
