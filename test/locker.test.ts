@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MemoryLocker } from '../lib/lock/locker.js'
+import { MemoryLocker, stopSignalOf } from '../lib/lock/locker.js'
 
 t.test('a lock is free at once when nobody holds it, and per key', async (t) => {
   const locker = new MemoryLocker()
@@ -53,4 +53,38 @@ t.test('tryAcquire never disturbs a holder', async (t) => {
   const free = await locker.tryAcquire('upload')
   t.ok(free)
   free?.release()
+})
+
+t.test('a body listens to a memory lock without an AbortController: each listener once, as on a signal', async (t) => {
+  const locker = new MemoryLocker()
+  const holder = await locker.acquire('upload')
+  const stop = stopSignalOf(holder)
+  t.not(stop, holder.signal, 'not the lock\'s AbortSignal')
+  const heard: string[] = []
+  const first = (): void => { heard.push('first') }
+  const removed = (): void => { heard.push('removed') }
+  const removing = (): void => {
+    heard.push('removing')
+    stop.removeEventListener('abort', removed)
+  }
+  stop.addEventListener('abort', first, { once: true })
+  stop.addEventListener('abort', removing, { once: true })
+  stop.addEventListener('abort', removed, { once: true })
+  t.notOk(stop.aborted)
+  const next = locker.acquire('upload')
+  t.same(heard, ['first', 'removing'], 'in the order added; one removed meanwhile is not called')
+  t.ok(stop.aborted)
+  t.ok(holder.signal.aborted, 'the AbortSignal, made only now, says so too')
+  stop.addEventListener('abort', first)
+  const again = locker.acquire('upload')
+  t.same(heard, ['first', 'removing'], 'once each, and never for a listener added after the wish came')
+  holder.release()
+  await t.rejects(next, { code: 'FST_TUS_INTERRUPTED' })
+  ;(await again).release()
+})
+
+t.test('a lock from another locker is listened to through its AbortSignal', async (t) => {
+  const controller = new AbortController()
+  const lock = { signal: controller.signal, release () {} }
+  t.equal(stopSignalOf(lock), controller.signal)
 })

@@ -6,7 +6,7 @@ import { errors } from '../errors.js'
 import { mkdir, rename, rmdir, stat, unlink, writeText } from '../store/file-calls.js'
 import { readText } from '../store/read-text.js'
 import { nanoid } from 'nanoid'
-import { MemoryLocker, type Lock, type Locker } from './locker.js'
+import { MemoryLocker, stopSignalOf, type Lock, type Locker } from './locker.js'
 
 export interface FileLockerOptions {
   /** How often a holder looks for a request to hand over, and a waiter tries again (ms). Default 25. */
@@ -72,7 +72,7 @@ export class FileLocker implements Locker {
         // asked again on every try: the holder it asked may have gone, and another come
         await writeText(join(key, 'wanted'), owner.token).catch(() => {})
         await sleep(this.#pollInterval)
-        if (local.signal.aborted) throw new errors.FST_TUS_INTERRUPTED()
+        if (stopSignalOf(local).aborted) throw new errors.FST_TUS_INTERRUPTED()
       }
     } catch (error) {
       local.release()
@@ -131,8 +131,9 @@ export class FileLocker implements Locker {
     // one signal for both reasons to stop: a waiter here (the memory lock's) or elsewhere (`wanted`)
     const handover = new AbortController()
     const onLocalAbort = (): void => { handover.abort() }
-    if (local.signal.aborted) handover.abort()
-    else local.signal.addEventListener('abort', onLocalAbort, { once: true })
+    const localStop = stopSignalOf(local)
+    if (localStop.aborted) handover.abort()
+    else localStop.addEventListener('abort', onLocalAbort, { once: true })
     const held: HeldLock = { key, wanted: join(key, 'wanted'), handover }
     this.#held.add(held)
     if (this.#watch === undefined) {
@@ -147,7 +148,7 @@ export class FileLocker implements Locker {
           clearInterval(this.#watch)
           this.#watch = undefined
         }
-        local.signal.removeEventListener('abort', onLocalAbort)
+        localStop.removeEventListener('abort', onLocalAbort)
         // a lock that cannot be removed stays behind as a stale one: the next taker removes it
         await release(key, owner).catch(() => {})
         local.release()

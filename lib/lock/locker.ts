@@ -13,6 +13,17 @@ export interface Lock {
   release (): void | Promise<void>
 }
 
+/**
+ * What a body being written listens to for the wish that it stop: a lock's
+ * AbortSignal, or the memory lock's own request to stop (stopSignalOf), which
+ * is heard the same way without an AbortController.
+ */
+export interface StopSignal {
+  readonly aborted: boolean
+  addEventListener (type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener (type: 'abort', listener: () => void): void
+}
+
 export interface Locker {
   acquire (key: string): Promise<Lock>
   /** The lock if nobody holds it; `undefined`, and the holder left alone, if somebody does. */
@@ -27,15 +38,18 @@ interface Holder {
 
 /**
  * A newer request's wish that a holder stop. Its AbortSignal is made the first
- * time somebody asks for it: a lock held without a body to stream (a DELETE,
- * a sweep, a draft creation without one) never needs it, and making an
- * AbortController costs about 7 µs of CPU here.
+ * time somebody asks for it: making an AbortController costs about 7 µs of CPU
+ * here, and listening on its signal more, so a body being written listens to
+ * this instead (stopSignalOf), and a lock held without a body (a DELETE, a
+ * sweep, a draft creation without one) never needs one. A listener is called
+ * once, when the wish comes, or never.
  */
-class StopRequest {
+class StopRequest implements StopSignal {
   #controller: AbortController | undefined
   #requested = false
+  #listeners: Set<() => void> | undefined
 
-  get requested (): boolean {
+  get aborted (): boolean {
     return this.#requested
   }
 
@@ -45,10 +59,46 @@ class StopRequest {
     return this.#controller.signal
   }
 
+  /** As on an AbortSignal: a listener added once the wish has come is never called. */
+  addEventListener (_type: 'abort', listener: () => void): void {
+    if (!this.#requested) (this.#listeners ??= new Set()).add(listener)
+  }
+
+  removeEventListener (_type: 'abort', listener: () => void): void {
+    this.#listeners?.delete(listener)
+  }
+
   request (): void {
     this.#requested = true
     this.#controller?.abort()
+    const listeners = this.#listeners
+    if (listeners === undefined) return
+    // each called once, in the order added; one that an earlier one removes is not called
+    for (const listener of listeners) {
+      listeners.delete(listener)
+      listener()
+    }
   }
+}
+
+/** A lock of a MemoryLocker: its holder is asked to stop through `stop`. */
+class MemoryLock implements Lock {
+  readonly stop: StopRequest
+  readonly release: () => void
+
+  constructor (stop: StopRequest, release: () => void) {
+    this.stop = stop
+    this.release = release
+  }
+
+  get signal (): AbortSignal {
+    return this.stop.signal
+  }
+}
+
+/** How a body written under `lock` hears that it should stop: without an AbortController for a memory lock. */
+export function stopSignalOf (lock: Lock): StopSignal {
+  return lock instanceof MemoryLock ? lock.stop : lock.signal
 }
 
 /** The locker for uploads served by one process. */
@@ -61,7 +111,7 @@ export class MemoryLocker implements Locker {
     if (previous !== undefined) {
       previous.stop.request()
       await previous.released
-      if (holder.stop.requested) {
+      if (holder.stop.aborted) {
         release()
         throw new errors.FST_TUS_INTERRUPTED()
       }
@@ -83,6 +133,6 @@ export class MemoryLocker implements Locker {
       if (this.#holders.get(key) === holder) this.#holders.delete(key)
       letGo()
     }
-    return { lock: { get signal () { return stop.signal }, release }, holder, release }
+    return { lock: new MemoryLock(stop, release), holder, release }
   }
 }

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify'
 import { errors } from '../errors.js'
+import { stopSignalOf } from '../lock/locker.js'
 import { UploadId } from '../protocol/params.js'
 import type { Upload, UploadRecord } from '../store/store.js'
 import { completeIfDone } from './complete.js'
@@ -65,7 +66,7 @@ export async function assembleFinal (context: TusContext, request: TusRequest, d
     if (partials.includes(undefined)) throw new errors.FST_TUS_CONCAT_BROKEN()
     if (partials.some((partial) => !(partial as Upload).record.completed)) return
     for (const id of ids) taken.push(await context.locker.acquire(lockKey(directory, id)))
-    const { written, end } = await context.store.concatenate(directory, final.record, { signals: [lock.signal, context.closing], idleTimeout: context.options.idleTimeout })
+    const { written, end } = await context.store.concatenate(directory, final.record, { signals: [stopSignalOf(lock), context.closing], idleTimeout: context.options.idleTimeout })
     if (end === 'interrupted') return
     if (end === 'broke') throw new errors.FST_TUS_CONCAT_BROKEN()
     await completeIfDone(context, request, directory, { ...final, offset: written, lastActivity: Date.now() })

@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { errors } from '../errors.js'
+import { stopSignalOf } from '../lock/locker.js'
 import { DeferLength, MetadataHeader, NonNegativeInteger, TusResumable, isOffsetOctetStream, parseInteger } from '../protocol/headers.js'
 import { parseConcat, type ConcatRequest } from '../protocol/concat.js'
 import type { Upload } from '../store/store.js'
@@ -68,7 +69,7 @@ async function createWithBody (
   try {
     await context.store.create(directory, created.record)
     reply.header('location', location(context, request, uid))
-    const { upload, end } = await receiveBody(context, request, directory, created, data, lock.signal, checksum)
+    const { upload, end } = await receiveBody(context, request, directory, created, data, stopSignalOf(lock), checksum)
     reply.header('upload-offset', upload.offset)
     setUploadExpires(context, reply, upload)
     const error = stoppedEarly(context, request, upload, end)

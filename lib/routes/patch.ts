@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { errors } from '../errors.js'
+import { stopSignalOf } from '../lock/locker.js'
 import { NonNegativeInteger, OffsetOctetStream, TusResumable, parseInteger } from '../protocol/headers.js'
 import type { Upload } from '../store/store.js'
 import { planChecksum } from './checksum.js'
@@ -39,7 +40,7 @@ export async function patch (context: TusContext, request: TusRequest<UploadPara
       throw new errors.FST_TUS_OFFSET_MISMATCH(clientOffset, upload.offset)
     }
     if (declaredLength !== undefined) upload = await declareLength(context, request, directory, upload, declaredLength)
-    received = await receiveBody(context, request, directory, upload, data, lock.signal, checksum)
+    received = await receiveBody(context, request, directory, upload, data, stopSignalOf(lock), checksum)
     reply.header('upload-offset', received.upload.offset)
     setUploadExpires(context, reply, received.upload)
     const error = stoppedEarly(context, request, received.upload, received.end)

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import { errors } from '../errors.js'
+import type { StopSignal } from '../lock/locker.js'
 import { announcedBodyLength } from '../protocol/headers.js'
 import type { AppendEnd } from '../store/append-stream.js'
 import type { DataAppender, Upload } from '../store/store.js'
@@ -22,7 +23,7 @@ import { progressReporter, type ProgressReporter } from './progress.js'
  * count), and a body that stopped early or does not match is cut off again.
  */
 export async function receiveBody (
-  context: TusContext, request: TusRequest, directory: string, upload: Upload, data: DataAppender, signal: AbortSignal, checksum?: ChecksumPlan
+  context: TusContext, request: TusRequest, directory: string, upload: Upload, data: DataAppender, signal: StopSignal, checksum?: ChecksumPlan
 ): Promise<{ upload: Upload, end: AppendEnd }> {
   const { offset } = upload
   let { record } = upload

@@ -1,5 +1,6 @@
 import { writev } from 'node:fs'
 import type { Readable } from 'node:stream'
+import type { StopSignal } from '../lock/locker.js'
 
 /**
  * Why an append stopped: the body `ended`; it held more than the limit and was
@@ -23,7 +24,7 @@ export interface AppendOptions {
    * a reference on every source for good, a leak on a signal that lives as
    * long as the server).
    */
-  readonly signals: readonly AbortSignal[]
+  readonly signals: readonly StopSignal[]
   /** Stops the append after this many milliseconds without a byte (`idle`). */
   readonly idleTimeout: number
   /** Sees each chunk as it is kept (a checksum, progress). */

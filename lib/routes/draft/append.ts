@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { errors } from '../../errors.js'
+import { stopSignalOf } from '../../lock/locker.js'
 import { PartialUploadType, SfBoolean, SfOffset, isTrue, problems, sfInteger, type DraftVersion } from '../../protocol/draft.js'
 import { announcedBodyLength } from '../../protocol/headers.js'
 import type { Upload } from '../../store/store.js'
@@ -58,7 +59,7 @@ export async function draftAppend (version: DraftVersion, context: TusContext, r
       if (consistent === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
       upload = consistent
     }
-    const received = await receiveDraftBody(context, request, directory, upload, data, lock.signal, complete)
+    const received = await receiveDraftBody(context, request, directory, upload, data, stopSignalOf(lock), complete)
     if (received === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
     upload = received
     setDraftState(context, request, reply, version, upload)

@@ -1,3 +1,4 @@
+import type { StopSignal } from '../../lock/locker.js'
 import type { DataAppender, Upload } from '../../store/store.js'
 import { completeIfDone } from '../complete.js'
 import type { TusContext, TusRequest } from '../context.js'
@@ -21,7 +22,7 @@ export async function completeAsAnnounced (context: TusContext, request: TusRequ
  * The caller closes `data` after.
  */
 export async function receiveDraftBody (
-  context: TusContext, request: TusRequest, directory: string, upload: Upload, data: DataAppender, signal: AbortSignal, complete: boolean
+  context: TusContext, request: TusRequest, directory: string, upload: Upload, data: DataAppender, signal: StopSignal, complete: boolean
 ): Promise<Upload | undefined> {
   const received = await receiveBody(context, request, directory, upload, data, signal)
   const error = stoppedEarly(context, request, received.upload, received.end)

@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { errors } from '../../errors.js'
+import { stopSignalOf } from '../../lock/locker.js'
 import { SfBoolean, SfOffset, contentDispositionFileName, isTrue, problems, sfInteger, type DraftVersion } from '../../protocol/draft.js'
 import { MetadataHeader, announcedBodyLength } from '../../protocol/headers.js'
 import type { Upload } from '../../store/store.js'
@@ -47,7 +48,7 @@ export async function draftCreate (version: DraftVersion, context: TusContext, r
     })
     const created: Upload = { record, offset: 0, lastActivity: Date.now() }
     const upload = request.body !== undefined
-      ? await receiveDraftBody(context, request, directory, created, data, lock.signal, complete)
+      ? await receiveDraftBody(context, request, directory, created, data, stopSignalOf(lock), complete)
       : complete ? await completeAsAnnounced(context, request, directory, created) : await completeIfDone(context, request, directory, created)
     if (upload === undefined) return sendProblem(reply.header('upload-complete', '?0'), 400, problems.inconsistentLength())
     setDraftState(context, request, reply, version, upload)
