@@ -59,9 +59,8 @@ class StopRequest implements StopSignal {
     return this.#controller.signal
   }
 
-  /** As on an AbortSignal: a listener added once the wish has come is never called. */
   addEventListener (_type: 'abort', listener: () => void): void {
-    if (!this.#requested) (this.#listeners ??= new Set()).add(listener)
+    (this.#listeners ??= new Set()).add(listener)
   }
 
   removeEventListener (_type: 'abort', listener: () => void): void {
