@@ -1,7 +1,8 @@
 // The raw protocol of the benchmark's baseline servers, on node:http's request
 // and response objects: a POST creates an empty file (or, for raw-durable, a
 // record: createRecord), a HEAD stats one (or, for raw-durable, its record and
-// its data file: statWithRecord), a PATCH appends its body in batches of about
+// its data file, or its data file alone when this server appended to it last:
+// statWithRecord), a PATCH appends its body in batches of about
 // 1 MiB written with fs.writev (one batch in flight while the next one gathers;
 // for raw-durable, once the upload is checked: openRecorded) or, when
 // discarding, reads and drops it. A PATCH with `Upload-Checksum: sha256
@@ -49,7 +50,10 @@ export function createRecord (dir, res, length) {
   })
 }
 
-/** Records read by loadRecorded, by path: the length each holds and the identity of its file. */
+/**
+ * Records read by loadRecorded, by path: the length each holds, the identity of
+ * its file, and the size its data file had when this server last appended to it.
+ */
 const records = new Map()
 
 /**
@@ -58,7 +62,7 @@ const records = new Map()
  * once (with `openData`, the data file opened for appending beside them, made
  * if need be: a bound, so it spares itself the fallback of a server), and
  * the record read (open, read, close) only when its file is not the one read
- * last. `done(status)` on failure, else `done(null, { offset, length, fd })`.
+ * last. `done(status)` on failure, else `done(null, { offset, length, fd, record })`.
  */
 function loadRecorded (dir, name, openData, done) {
   const recordPath = join(dir, `.${name}.json`)
@@ -78,11 +82,12 @@ function loadRecorded (dir, name, openData, done) {
     if (recordError !== null) return fail(recordError.code === 'ENOENT' ? 404 : 500)
     if (openError !== null) return fail(500)
     const cached = records.get(recordPath)
-    if (cached !== undefined && sameFile(cached.stats, recordStats)) return done(null, { offset, length: cached.length, fd })
-    readRecord(recordPath, (error, record) => {
+    if (cached !== undefined && sameFile(cached.stats, recordStats)) return done(null, { offset, length: cached.length, fd, record: cached })
+    readRecord(recordPath, (error, read) => {
       if (error !== null) return fail(error.code === 'ENOENT' ? 404 : 500)
-      records.set(recordPath, { stats: recordStats, length: record.length })
-      done(null, { offset, length: record.length, fd })
+      const record = { stats: recordStats, length: read.length, dataSize: undefined }
+      records.set(recordPath, record)
+      done(null, { offset, length: record.length, fd, record })
     })
   }
   stat(recordPath, (error, stats) => {
@@ -103,11 +108,21 @@ function loadRecorded (dir, name, openData, done) {
   }
 }
 
-/** The least a HEAD of such an upload does: loadRecorded, and the offset and length it found. */
+/**
+ * The least a HEAD of such an upload does: loadRecorded, and the offset and
+ * length it found; or, for an upload this server appended to last, one stat of
+ * the data file (a record replaced since would have come with other data).
+ */
 export function statWithRecord (dir, name, res) {
-  loadRecorded(dir, name, false, (status, upload) => {
+  const found = (status, upload) => {
     if (status !== null) return answer(res, status)
     answer(res, 200, { 'upload-offset': upload.offset, 'upload-length': upload.length, 'cache-control': 'no-store' })
+  }
+  const cached = records.get(join(dir, `.${name}.json`))
+  if (cached?.dataSize === undefined) return loadRecorded(dir, name, false, found)
+  stat(join(dir, name), (error, stats) => {
+    if (error === null && stats.size === cached.dataSize) found(null, { offset: stats.size, length: cached.length })
+    else loadRecorded(dir, name, false, found)
   })
 }
 
@@ -124,7 +139,7 @@ export function openRecorded (dir, name, headers) {
   return (done) => loadRecorded(dir, name, true, (status, upload) => {
     if (status !== null) return done(status)
     const refusal = upload.offset !== offset ? 409 : offset + bodyLength > upload.length ? 413 : null
-    if (refusal === null) return done(null, upload.fd)
+    if (refusal === null) return done(null, upload.fd, (written) => { upload.record.dataSize = offset + written })
     close(upload.fd, () => {})
     done(refusal)
   })
@@ -175,8 +190,9 @@ function bodyChecksum (req) {
 
 /**
  * Appends a PATCH body to the data file that `openData` opens (it calls back
- * with an HTTP status when the PATCH is refused, else null and the file
- * descriptor). The body is read from the start, while the file opens.
+ * with an HTTP status when the PATCH is refused, else null, the file
+ * descriptor and, optionally, what to tell the number of bytes written once
+ * all are). The body is read from the start, while the file opens.
  */
 export function appendBody (req, res, openData) {
   const checksum = bodyChecksum(req)
@@ -213,9 +229,11 @@ export function appendBody (req, res, openData) {
   })
   req.once('error', fail)
   req.once('close', () => { if (!ended) fail() })
-  openData((status, opened) => {
+  let appended
+  openData((status, opened, onAppended) => {
     if (status === null) {
       fd = opened
+      appended = onAppended
       busy = false
       return next()
     }
@@ -233,6 +251,7 @@ export function appendBody (req, res, openData) {
     else if (ended) {
       close(fd, (error) => {
         if (error !== null) return fail()
+        appended?.(received)
         const matches = checksum === undefined || checksum.hash.digest('base64') === checksum.digest
         answer(res, matches ? 204 : 460, { 'x-received': received })
       })

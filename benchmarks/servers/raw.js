@@ -7,9 +7,9 @@
 // cost of HTTP parsing alone. With `durable` (the raw-durable target) a POST
 // writes a record through a temporary file and a rename, and a HEAD or PATCH
 // checks it (a stat, a read only when its file changed) beside the data file's
-// size, a PATCH opening the data file at the same time and holding
-// Upload-Offset against that size: the least file work of a crash-safe tus
-// server. Its POST and HEAD answer through Fastify's reply, as a plugin's must
+// size (a HEAD of an upload it appended to last: that size alone), a PATCH
+// opening the data file at the same time and holding Upload-Offset against that
+// size: the least file work of a crash-safe tus server. Its POST and HEAD answer through Fastify's reply, as a plugin's must
 // (raw's take the socket over: reply.hijack()).
 // With a dist directory (the raw-loaded target) the plugin is also registered,
 // on a prefix nobody calls: the same raw PATCH in a process whose heap holds

@@ -43,7 +43,15 @@ export function lockKey (directory: string, uid: string): string {
 
 /** The upload with that id in that directory; a 404 when there is none, a 410 when it expired. */
 export async function loadUpload (context: TusContext, directory: string, uid: string): Promise<Upload> {
-  const upload = await context.store.load(directory, uid)
+  return found(context, await context.store.load(directory, uid))
+}
+
+/** loadUpload for an answer that changes nothing: the store may take what it read before (UploadStore.peek). */
+export async function peekUpload (context: TusContext, directory: string, uid: string): Promise<Upload> {
+  return found(context, await context.store.peek(directory, uid))
+}
+
+function found (context: TusContext, upload: Upload | undefined): Upload {
   if (upload === undefined) throw new errors.FST_TUS_UPLOAD_NOT_FOUND()
   if (isExpired(context, upload, Date.now())) throw new errors.FST_TUS_UPLOAD_EXPIRED()
   return upload

@@ -5,7 +5,7 @@ import type { Upload } from '../store/store.js'
 import { completeIfDone } from './complete.js'
 import { assembleFinal, finishFinalsOf } from './concat.js'
 import { setUploadExpires } from './expiration.js'
-import { loadUpload, lockKey, uploadDirectory, type TusContext, type TusRequest, type UploadParams } from './context.js'
+import { loadUpload, lockKey, peekUpload, uploadDirectory, type TusContext, type TusRequest, type UploadParams } from './context.js'
 
 export const headHeaders = Type.Object({ 'tus-resumable': TusResumable })
 
@@ -35,7 +35,7 @@ export async function head (context: TusContext, request: TusRequest<UploadParam
 export async function currentUpload (context: TusContext, request: TusRequest<UploadParams>): Promise<Upload> {
   const directory = uploadDirectory(context, request)
   const { uid } = request.params
-  let upload = await loadUpload(context, directory, uid)
+  let upload = await peekUpload(context, directory, uid)
   if (upload.record.concat?.kind === 'final') {
     if (!upload.record.completed) {
       await assembleFinal(context, request, directory, uid)

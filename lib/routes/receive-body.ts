@@ -42,6 +42,7 @@ export async function receiveBody (
       idleTimeout: context.options.idleTimeout,
       observe: observer(checksum, progress)
     })
+  context.store.appendedTo(directory, record, offset + written)
   const problem = end === 'ended' ? checksumProblem(context, request, checksum) : undefined
   const kept = problem !== undefined || (checksum !== undefined && end !== 'ended') ? 0 : written
   // the data holds offset + written bytes now: a body that matched needs no cut

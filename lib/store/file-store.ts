@@ -71,6 +71,30 @@ export class FileStore implements UploadStore {
     return { record, offset: Math.min(size, record.unverifiedFrom ?? size), lastActivity: data?.mtimeMs ?? Date.parse(record.createdAt) }
   }
 
+  /**
+   * One `stat` where `load` makes two: a record this process appended to (the
+   * version cached, `appendedTo`) is taken as it stands while its data file
+   * has the size this process left. Whoever replaces the record of such an
+   * upload (its length known) changes what HEAD says only with its data: a
+   * checksum's mark comes with bytes, a cut that leaves the size as it was
+   * leaves the answer too, a completion removes the data (or, for a partial
+   * upload, finds every byte there, which HEAD looks at under the lock), and so
+   * does a termination. A data file of another size, or none, is looked at as
+   * by `load`.
+   */
+  async peek (dir: string, uid: string): Promise<Upload | undefined> {
+    const known = this.#records.known(recordPath(dir, uid))
+    if (known === undefined) return await this.load(dir, uid)
+    const data = await statIfThere(dataPath(dir, uid))
+    if (data?.size !== known.dataSize) return await this.load(dir, uid)
+    return { record: known.record, offset: data.size, lastActivity: data.mtimeMs }
+  }
+
+  appendedTo (dir: string, record: UploadRecord, dataSize: number): void {
+    // a deferred length can be declared without a byte appended: such a record is always looked at
+    if (record.fileSize !== null) this.#records.appendedTo(recordPath(dir, record.uid), record, dataSize)
+  }
+
   async declareLength (dir: string, record: UploadRecord, fileSize: number): Promise<UploadRecord> {
     const declared = { ...record, fileSize }
     await this.#writeRecord(dir, declared)

@@ -32,6 +32,14 @@ function sameIdentity (a: FileIdentity, b: FileIdentity): boolean {
 interface Entry {
   readonly identity: FileIdentity
   readonly record: UploadRecord
+  /** The size its upload's data had when this process last appended to it under the upload's lock. */
+  dataSize?: number
+}
+
+/** A cached record with the size its data had when this process last appended to it. */
+export interface KnownRecord {
+  readonly record: UploadRecord
+  readonly dataSize: number
 }
 
 /**
@@ -39,8 +47,9 @@ interface Entry {
  * read from: a record whose file still has that identity is the same version,
  * so one `stat` replaces reading and parsing it again (HEAD, and every PATCH
  * after an upload's first). Any process may have replaced the file since, so an
- * entry is only ever used after that check. At most `capacity` entries; the one
- * used longest ago goes first.
+ * entry is used after that check, or (`appendedTo`, `known`) while its data is
+ * as this process left it. At most `capacity` entries; the one used longest ago
+ * goes first.
  */
 export class RecordCache {
   readonly #capacity: number
@@ -59,9 +68,31 @@ export class RecordCache {
   get (path: string, identity: FileIdentity): UploadRecord | undefined {
     const entry = this.#entries.get(path)
     if (entry === undefined || !sameIdentity(entry.identity, identity)) return undefined
-    this.#entries.delete(path) // to the end of the line: used last
-    this.#entries.set(path, entry)
+    this.#usedNow(path, entry)
     return entry.record
+  }
+
+  /**
+   * Notes that the data of the upload whose record is `record` (this very
+   * object, the version cached: else nothing is noted) holds `dataSize` bytes,
+   * as the caller left it while holding the upload's lock.
+   */
+  appendedTo (path: string, record: UploadRecord, dataSize: number): void {
+    const entry = this.#entries.get(path)
+    if (entry?.record === record) entry.dataSize = dataSize
+  }
+
+  /**
+   * The record cached for `path` and the data size noted beside it
+   * (`appendedTo`), without a look at its file: the caller holds it against the
+   * data file's size, and a record whose data is as this process left it has
+   * not been replaced since (see FileStore.peek).
+   */
+  known (path: string): KnownRecord | undefined {
+    const entry = this.#entries.get(path)
+    if (entry?.dataSize === undefined) return undefined
+    this.#usedNow(path, entry)
+    return entry as KnownRecord
   }
 
   set (path: string, identity: FileIdentity, record: UploadRecord): void {
@@ -73,5 +104,11 @@ export class RecordCache {
   /** Forgets the record at `path`: it is being replaced or removed. */
   delete (path: string): void {
     this.#entries.delete(path)
+  }
+
+  /** Moves an entry to the end of the line: the one used last. */
+  #usedNow (path: string, entry: Entry): void {
+    this.#entries.delete(path)
+    this.#entries.set(path, entry)
   }
 }

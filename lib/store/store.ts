@@ -50,6 +50,14 @@ export interface UploadStore {
   create (dir: string, record: UploadRecord): Promise<void>
   /** The upload, or `undefined` when there is none with that id. */
   load (dir: string, uid: string): Promise<Upload | undefined>
+  /**
+   * The upload as `load` gives it, for an answer that changes nothing (HEAD):
+   * the store may take what it read before as it stands while the upload's
+   * data shows that nobody changed the upload since (`appendedTo`).
+   */
+  peek (dir: string, uid: string): Promise<Upload | undefined>
+  /** Notes that the caller, holding the lock, appended to the data of `record` (as loaded), which now holds `dataSize` bytes. */
+  appendedTo (dir: string, record: UploadRecord, dataSize: number): void
   /** Records the length of an upload created with a deferred length. */
   declareLength (dir: string, record: UploadRecord, fileSize: number): Promise<UploadRecord>
   /**
