@@ -83,11 +83,14 @@ export class FileStore implements UploadStore {
    * by `load`.
    */
   async peek (dir: string, uid: string): Promise<Upload | undefined> {
-    const known = this.#records.known(recordPath(dir, uid))
+    const path = recordPath(dir, uid)
+    const known = this.#records.known(path)
     if (known === undefined) return await this.load(dir, uid)
     const data = await statIfThere(dataPath(dir, uid))
-    if (data?.size !== known.dataSize) return await this.load(dir, uid)
-    return { record: known.record, offset: data.size, lastActivity: data.mtimeMs }
+    if (data?.size === known.dataSize) return { record: known.record, offset: data.size, lastActivity: data.mtimeMs }
+    // the data changed behind this process's back: until it appends again, HEAD looks at both files at once
+    this.#records.forgetDataSize(path)
+    return await this.load(dir, uid)
   }
 
   appendedTo (dir: string, record: UploadRecord, dataSize: number): void {

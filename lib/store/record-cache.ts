@@ -95,6 +95,12 @@ export class RecordCache {
     return entry as KnownRecord
   }
 
+  /** Forgets the data size noted beside the record at `path`: its data changed behind this process's back. */
+  forgetDataSize (path: string): void {
+    const entry = this.#entries.get(path)
+    if (entry !== undefined) entry.dataSize = undefined
+  }
+
   set (path: string, identity: FileIdentity, record: UploadRecord): void {
     this.#entries.delete(path)
     this.#entries.set(path, { identity, record })
