@@ -9,8 +9,9 @@
 // checks it (a stat, a read only when its file changed) beside the data file's
 // size (a HEAD of an upload it appended to last: that size alone), a PATCH
 // opening the data file at the same time and holding Upload-Offset against that
-// size: the least file work of a crash-safe tus server. Its POST and HEAD answer through Fastify's reply, as a plugin's must
-// (raw's take the socket over: reply.hijack()).
+// size: the least file work of a crash-safe tus server. Its POST and HEAD answer
+// through Fastify's reply, as a plugin's must (raw's take the socket over:
+// reply.hijack()).
 // With a dist directory (the raw-loaded target) the plugin is also registered,
 // on a prefix nobody calls: the same raw PATCH in a process whose heap holds
 // what the plugin's does, so that the difference from raw is what a larger
