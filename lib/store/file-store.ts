@@ -60,15 +60,11 @@ export class FileStore implements UploadStore {
       // read before: its file's stat tells whether the cached record still stands
       let stats: Stats | undefined
       [stats, data] = await statBoth(path, dataFile)
-      if (stats === undefined) this.#records.delete(path)
-      else record = this.#records.get(path, stats) ?? await this.#readRecord(path, uid)
+      record = await this.#recordWithStats(path, uid, stats)
     } else {
       [record, data] = await Promise.all([this.#readRecord(path, uid), statIfThere(dataFile)])
     }
-    if (record === undefined) return undefined
-    if (record.completed && record.concat?.kind !== 'partial') return { record, offset: record.fileSize as number, lastActivity: Date.parse(record.createdAt) }
-    const size = data?.size ?? 0
-    return { record, offset: Math.min(size, record.unverifiedFrom ?? size), lastActivity: data?.mtimeMs ?? Date.parse(record.createdAt) }
+    return record === undefined ? undefined : uploadOf(record, data)
   }
 
   /**
@@ -79,18 +75,20 @@ export class FileStore implements UploadStore {
    * checksum's mark comes with bytes, a cut that leaves the size as it was
    * leaves the answer too, a completion removes the data (or, for a partial
    * upload, finds every byte there, which HEAD looks at under the lock), and so
-   * does a termination. A data file of another size, or none, is looked at as
-   * by `load`.
+   * does a termination. A data file of another size, or none, has the record's
+   * file looked at then, as `load` does.
    */
   async peek (dir: string, uid: string): Promise<Upload | undefined> {
     const path = recordPath(dir, uid)
     const known = this.#records.known(path)
     if (known === undefined) return await this.load(dir, uid)
     const data = await statIfThere(dataPath(dir, uid))
-    if (data?.size === known.dataSize) return { record: known.record, offset: data.size, lastActivity: data.mtimeMs }
-    // the data changed behind this process's back: until it appends again, HEAD looks at both files at once
+    if (data?.size === known.dataSize) return uploadOf(known.record, data)
+    // the data changed behind this process's back: the record is looked at too (and, until this
+    // process appends again, HEAD looks at both files at once)
     this.#records.forgetDataSize(path)
-    return await this.load(dir, uid)
+    const record = await this.#recordWithStats(path, uid, await statIfThere(path))
+    return record === undefined ? undefined : uploadOf(record, data)
   }
 
   appendedTo (dir: string, record: UploadRecord, dataSize: number): void {
@@ -217,6 +215,17 @@ export class FileStore implements UploadStore {
     return false
   }
 
+  /**
+   * The record of a file whose stats were just taken (`undefined`: no file):
+   * the version cached if the file is still the one it was read from, else
+   * the file read again.
+   */
+  async #recordWithStats (path: string, uid: string, stats: Stats | undefined): Promise<UploadRecord | undefined> {
+    if (stats !== undefined) return this.#records.get(path, stats) ?? await this.#readRecord(path, uid)
+    this.#records.delete(path)
+    return undefined
+  }
+
   /** The upload's record read and parsed from its file at `path`, and cached. */
   async #readRecord (path: string, uid: string): Promise<UploadRecord | undefined> {
     const read = await unless('ENOENT', readTextWithIdentity(path), undefined)
@@ -290,6 +299,13 @@ export class FileStore implements UploadStore {
 const RECORD = '.json'
 /** Records kept parsed, with the identity of their files (RecordCache): the uploads in use. */
 const CACHED_RECORDS = 256
+
+/** An upload as its record and its data file's stats (`undefined`: no data file yet) tell it. */
+function uploadOf (record: UploadRecord, data: Stats | undefined): Upload {
+  if (record.completed && record.concat?.kind !== 'partial') return { record, offset: record.fileSize as number, lastActivity: Date.parse(record.createdAt) }
+  const size = data?.size ?? 0
+  return { record, offset: Math.min(size, record.unverifiedFrom ?? size), lastActivity: data?.mtimeMs ?? Date.parse(record.createdAt) }
+}
 
 function recordPath (dir: string, uid: string): string {
   return join(dir, STATE_DIR, uid + RECORD)
